@@ -1,0 +1,342 @@
+//! The check library: small named claims, each judging one thing and citing its requirement.
+//!
+//! A check reads `Observations` (what the steps gathered) and returns findings. It never sends,
+//! never prints and never picks FAIL or WARN: the item's level does that (`runner::outcome`).
+
+mod finding;
+mod http;
+mod jwks;
+mod metadata;
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use finding::{Finding, FindingStatus};
+
+use crate::evidence::Exchange;
+use crate::fapi::step::{MetadataDocument, StepKind};
+
+/// A check as a plan names it: `- issuer_matches`, `- status_is: { status: [200] }`.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckSpec {
+    /// The response of a step has one of these HTTP statuses.
+    StatusIs(StatusIs),
+    /// The response of a step is `application/json` (RFC8414-3.2-1, OIDD-4.2-1).
+    ContentTypeJson(Of),
+    /// The metadata `issuer` equals the target's issuer exactly (RFC8414-3.3-1, OIDD-4.3-1).
+    IssuerMatches,
+    /// The metadata `issuer` is https with no query or fragment (RFC8414-2-1, OIDD-3-1).
+    IssuerWellFormed,
+    /// The metadata has each of these members.
+    RequiredMembers(Members),
+    /// Every endpoint URL in the metadata is https (FAPI2-SP-5.2.1-1.a).
+    EndpointsHttps,
+    /// A metadata array member contains each of these values.
+    MemberIncludes(MemberValues),
+    /// A metadata array member contains none of these values (an absent member holds).
+    MemberExcludes(MemberValues),
+    /// A metadata array member holds only values from this list.
+    MemberSubset(MemberValues),
+    /// A metadata member equals this value.
+    MemberEquals(MemberEquals),
+    /// No `*_alg_values_supported` member lists `none` (RFC8414-2-3, FAPI2-SP-5.4.1-1.3).
+    NoNoneAlg,
+    /// The JWK Set is well formed: a `keys` array of objects, each with `kty` (RFC 7517 §5).
+    JwksWellFormed,
+    /// The JWK Set holds public keys only (FAPI2-SP-5.4.2-1).
+    JwksPublicOnly,
+    /// No two keys share a `kid` (FAPI2-SP-5.4.2-3).
+    JwksUniqueKids,
+    /// RSA keys are ≥ 2048 bits and EC keys use P-256 or larger (FAPI2-SP-5.4.1-2, -3).
+    JwksKeySizes,
+    /// The response carries HSTS with a long max-age (FAPI2-SP-5.2.3-1).
+    Hsts(Hsts),
+    /// The response allows no cross-origin access (FAPI2-SP-5.2.3-3).
+    NoCors(Of),
+    /// A response header is present (optionally with an exact value).
+    HeaderPresent(HeaderPresent),
+}
+
+impl CheckSpec {
+    /// The plan's name for this check.
+    pub fn name(&self) -> &'static str {
+        match self {
+            CheckSpec::StatusIs(_) => "status_is",
+            CheckSpec::ContentTypeJson(_) => "content_type_json",
+            CheckSpec::IssuerMatches => "issuer_matches",
+            CheckSpec::IssuerWellFormed => "issuer_well_formed",
+            CheckSpec::RequiredMembers(_) => "required_members",
+            CheckSpec::EndpointsHttps => "endpoints_https",
+            CheckSpec::MemberIncludes(_) => "member_includes",
+            CheckSpec::MemberExcludes(_) => "member_excludes",
+            CheckSpec::MemberSubset(_) => "member_subset",
+            CheckSpec::MemberEquals(_) => "member_equals",
+            CheckSpec::NoNoneAlg => "no_none_alg",
+            CheckSpec::JwksWellFormed => "jwks_well_formed",
+            CheckSpec::JwksPublicOnly => "jwks_public_only",
+            CheckSpec::JwksUniqueKids => "jwks_unique_kids",
+            CheckSpec::JwksKeySizes => "jwks_key_sizes",
+            CheckSpec::Hsts(_) => "hsts",
+            CheckSpec::NoCors(_) => "no_cors",
+            CheckSpec::HeaderPresent(_) => "header_present",
+        }
+    }
+
+    /// The step whose results this check reads; plan validation requires it earlier in the flow.
+    pub fn needs_step(&self) -> Option<StepKind> {
+        match self {
+            CheckSpec::StatusIs(s) => s.of,
+            CheckSpec::ContentTypeJson(o) | CheckSpec::NoCors(o) => o.of,
+            CheckSpec::Hsts(h) => h.of,
+            CheckSpec::HeaderPresent(h) => h.of,
+            CheckSpec::IssuerMatches
+            | CheckSpec::IssuerWellFormed
+            | CheckSpec::RequiredMembers(_)
+            | CheckSpec::EndpointsHttps
+            | CheckSpec::MemberIncludes(_)
+            | CheckSpec::MemberExcludes(_)
+            | CheckSpec::MemberSubset(_)
+            | CheckSpec::MemberEquals(_)
+            | CheckSpec::NoNoneAlg => Some(StepKind::Discovery),
+            CheckSpec::JwksWellFormed
+            | CheckSpec::JwksPublicOnly
+            | CheckSpec::JwksUniqueKids
+            | CheckSpec::JwksKeySizes => Some(StepKind::FetchJwks),
+        }
+    }
+
+    /// Judges the observations.
+    pub fn evaluate(&self, obs: &Observations<'_>) -> Finding {
+        let name = self.name();
+        match self {
+            CheckSpec::StatusIs(s) => http::status_is(name, obs.exchange_of(s.of), &s.status),
+            CheckSpec::ContentTypeJson(o) => http::content_type_json(name, obs.exchange_of(o.of)),
+            CheckSpec::Hsts(h) => http::hsts(name, obs.exchange_of(h.of), h.min_max_age),
+            CheckSpec::NoCors(o) => http::no_cors(name, obs.exchange_of(o.of)),
+            CheckSpec::HeaderPresent(h) => {
+                http::header_present(name, obs.exchange_of(h.of), &h.name, h.value.as_deref())
+            }
+            CheckSpec::IssuerMatches => metadata::issuer_matches(name, obs),
+            CheckSpec::IssuerWellFormed => metadata::issuer_well_formed(name, obs),
+            CheckSpec::RequiredMembers(m) => metadata::required_members(name, obs, &m.members),
+            CheckSpec::EndpointsHttps => metadata::endpoints_https(name, obs),
+            CheckSpec::MemberIncludes(m) => metadata::member_includes(name, obs, m),
+            CheckSpec::MemberExcludes(m) => metadata::member_excludes(name, obs, m),
+            CheckSpec::MemberSubset(m) => metadata::member_subset(name, obs, m),
+            CheckSpec::MemberEquals(m) => metadata::member_equals(name, obs, m),
+            CheckSpec::NoNoneAlg => metadata::no_none_alg(name, obs),
+            CheckSpec::JwksWellFormed => jwks::well_formed(name, obs),
+            CheckSpec::JwksPublicOnly => jwks::public_only(name, obs),
+            CheckSpec::JwksUniqueKids => jwks::unique_kids(name, obs),
+            CheckSpec::JwksKeySizes => jwks::key_sizes(name, obs),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Of {
+    /// The step whose last exchange to judge; by default the item's last exchange.
+    #[serde(default)]
+    pub of: Option<StepKind>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StatusIs {
+    #[serde(default)]
+    pub of: Option<StepKind>,
+    pub status: Vec<u16>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Members {
+    pub members: Vec<String>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MemberValues {
+    pub member: String,
+    pub values: Vec<String>,
+    /// Whether an absent member violates the claim. Defaults: includes → yes; excludes and
+    /// subset → no (nothing advertised, nothing wrong advertised).
+    #[serde(default)]
+    pub required: Option<bool>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MemberEquals {
+    pub member: String,
+    pub value: Value,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Hsts {
+    #[serde(default)]
+    pub of: Option<StepKind>,
+    /// Minimum `max-age` in seconds; one year by default (the preload-list minimum).
+    #[serde(default = "default_hsts_max_age")]
+    pub min_max_age: u64,
+}
+
+fn default_hsts_max_age() -> u64 {
+    31_536_000
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderPresent {
+    #[serde(default)]
+    pub of: Option<StepKind>,
+    pub name: String,
+    #[serde(default)]
+    pub value: Option<String>,
+}
+
+/// A fetched JSON document (metadata or JWK Set) and the exchange it came from.
+#[derive(Clone, Debug)]
+pub struct Document {
+    pub url: String,
+    pub exchange: Option<u32>,
+    /// The parsed body; `None` when there was no usable JSON object (the reason is in `problem`).
+    pub json: Option<Value>,
+    pub problem: Option<String>,
+}
+
+/// The metadata document an item fetched.
+#[derive(Clone, Debug)]
+pub struct MetadataObs {
+    pub document: MetadataDocument,
+    pub doc: Document,
+}
+
+/// What an item's steps gathered, as the checks see it.
+pub struct Observations<'a> {
+    /// The issuer the target file names: what the metadata must echo.
+    pub expected_issuer: &'a str,
+    pub exchanges: &'a [Exchange],
+    /// The `seq` of the last exchange of each step kind.
+    pub last_by_step: &'a HashMap<StepKind, u32>,
+    pub metadata: Option<&'a MetadataObs>,
+    pub jwks: Option<&'a Document>,
+}
+
+impl Observations<'_> {
+    /// The last exchange of `step`, or the item's last exchange.
+    pub fn exchange_of(&self, step: Option<StepKind>) -> Option<&Exchange> {
+        match step {
+            Some(kind) => {
+                let seq = self.last_by_step.get(&kind)?;
+                self.exchanges.iter().find(|e| e.seq == *seq)
+            }
+            None => self.exchanges.last(),
+        }
+    }
+}
+
+/// The catalogue ids that checks cite, so a unit test can prove each exists.
+pub const CITED: &[&str] = &[
+    metadata::REQ_ISSUER_MATCHES,
+    metadata::REQ_ISSUER_WELL_FORMED,
+    metadata::REQ_ENDPOINTS_HTTPS,
+    metadata::REQ_NO_NONE_ALG,
+    http::REQ_CONTENT_TYPE,
+    http::REQ_HSTS,
+    http::REQ_NO_CORS,
+    jwks::REQ_PUBLIC_ONLY,
+    jwks::REQ_UNIQUE_KIDS,
+    jwks::REQ_RSA_SIZE,
+];
+
+#[cfg(test)]
+pub(crate) mod testkit {
+    //! Hand-made exchanges and observations for check unit tests: no network.
+    use super::*;
+    use crate::evidence::{RecordedRequest, RecordedResponse};
+
+    pub fn exchange(seq: u32, status: u16, headers: &[(&str, &str)], body: &str) -> Exchange {
+        Exchange {
+            seq,
+            label: "test".into(),
+            request: RecordedRequest {
+                method: "GET".into(),
+                url: "https://as.example/x".into(),
+                headers: vec![],
+                body: None,
+            },
+            response: Some(RecordedResponse {
+                status,
+                http_version: "HTTP/1.1".into(),
+                tls_version: None,
+                headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+                body: body.into(),
+                body_lossy: false,
+                body_truncated: false,
+                body_bytes: body.len() as u64,
+            }),
+            error: None,
+            elapsed_ms: 1,
+            jwts: vec![],
+        }
+    }
+
+    pub fn failed_exchange(seq: u32, error: &str) -> Exchange {
+        let mut e = exchange(seq, 0, &[], "");
+        e.response = None;
+        e.error = Some(error.into());
+        e
+    }
+
+    pub fn doc(json: Value) -> Document {
+        Document {
+            url: "https://as.example/.well-known/openid-configuration".into(),
+            exchange: Some(1),
+            json: Some(json),
+            problem: None,
+        }
+    }
+
+    pub fn missing_doc() -> Document {
+        Document {
+            url: "https://as.example/.well-known/openid-configuration".into(),
+            exchange: Some(1),
+            json: None,
+            problem: Some("HTTP 404".into()),
+        }
+    }
+
+    pub fn with_metadata<R>(m: Document, f: impl FnOnce(&Observations<'_>) -> R) -> R {
+        let meta = MetadataObs {
+            document: MetadataDocument::Openid,
+            doc: m,
+        };
+        let map = HashMap::new();
+        let obs = Observations {
+            expected_issuer: "https://as.example",
+            exchanges: &[],
+            last_by_step: &map,
+            metadata: Some(&meta),
+            jwks: None,
+        };
+        f(&obs)
+    }
+
+    pub fn with_jwks<R>(j: Document, f: impl FnOnce(&Observations<'_>) -> R) -> R {
+        let map = HashMap::new();
+        let obs = Observations {
+            expected_issuer: "https://as.example",
+            exchanges: &[],
+            last_by_step: &map,
+            metadata: None,
+            jwks: Some(&j),
+        };
+        f(&obs)
+    }
+}

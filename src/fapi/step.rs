@@ -1,0 +1,156 @@
+//! The step vocabulary: what a plan item may ask the client to do. Data only; `runner` executes.
+
+use serde::{Deserialize, Serialize};
+
+/// One thing an item does. Plans write these as `- discovery: { document: openid }`,
+/// `- fetch_jwks`, `- request: { endpoint: authorization_endpoint, method: OPTIONS }`.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    /// Fetch the AS metadata document (shared across items; fetched once per run).
+    Discovery(DiscoveryStep),
+    /// Fetch the JWK Set at the metadata's `jwks_uri` (shared across items).
+    FetchJwks,
+    /// Send one request to an endpoint named in the metadata or the target.
+    Request(RequestStep),
+    /// Sleep, e.g. until a code must have expired. Runs concurrently with other items.
+    Wait(WaitStep),
+}
+
+impl Step {
+    pub fn kind(&self) -> StepKind {
+        match self {
+            Step::Discovery(_) => StepKind::Discovery,
+            Step::FetchJwks => StepKind::FetchJwks,
+            Step::Request(_) => StepKind::Request,
+            Step::Wait(_) => StepKind::Wait,
+        }
+    }
+}
+
+/// Step names, for checks that refer to "the exchange of step X".
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum StepKind {
+    Discovery,
+    FetchJwks,
+    Request,
+    Wait,
+}
+
+impl StepKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepKind::Discovery => "discovery",
+            StepKind::FetchJwks => "fetch_jwks",
+            StepKind::Request => "request",
+            StepKind::Wait => "wait",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct DiscoveryStep {
+    #[serde(default)]
+    pub document: MetadataDocument,
+}
+
+/// Which well-known metadata document (OIDD §4 or RFC 8414 §3).
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Hash, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum MetadataDocument {
+    /// `<issuer>/.well-known/openid-configuration` (OIDD-4-1).
+    #[default]
+    Openid,
+    /// `/.well-known/oauth-authorization-server` inserted before the issuer's path (RFC8414-3-1).
+    Oauth,
+}
+
+impl MetadataDocument {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetadataDocument::Openid => "openid-configuration",
+            MetadataDocument::Oauth => "oauth-authorization-server",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RequestStep {
+    pub endpoint: Endpoint,
+    #[serde(default = "default_method")]
+    pub method: HttpMethod,
+    /// Extra request headers, e.g. `Origin` for a CORS probe.
+    #[serde(default)]
+    pub headers: indexmap::IndexMap<String, String>,
+}
+
+fn default_method() -> HttpMethod {
+    HttpMethod::Get
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum HttpMethod {
+    Get,
+    Post,
+    Options,
+    Head,
+}
+
+impl HttpMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpMethod::Get => "GET",
+            HttpMethod::Post => "POST",
+            HttpMethod::Options => "OPTIONS",
+            HttpMethod::Head => "HEAD",
+        }
+    }
+}
+
+/// An endpoint, named by its metadata member or as the target's first resource.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Endpoint {
+    AuthorizationEndpoint,
+    TokenEndpoint,
+    PushedAuthorizationRequestEndpoint,
+    JwksUri,
+    UserinfoEndpoint,
+    IntrospectionEndpoint,
+    RevocationEndpoint,
+    /// The target's first `resources` URL.
+    Resource,
+}
+
+impl Endpoint {
+    /// The metadata member that names this endpoint (`None` for the resource).
+    pub fn metadata_member(self) -> Option<&'static str> {
+        match self {
+            Endpoint::AuthorizationEndpoint => Some("authorization_endpoint"),
+            Endpoint::TokenEndpoint => Some("token_endpoint"),
+            Endpoint::PushedAuthorizationRequestEndpoint => Some("pushed_authorization_request_endpoint"),
+            Endpoint::JwksUri => Some("jwks_uri"),
+            Endpoint::UserinfoEndpoint => Some("userinfo_endpoint"),
+            Endpoint::IntrospectionEndpoint => Some("introspection_endpoint"),
+            Endpoint::RevocationEndpoint => Some("revocation_endpoint"),
+            Endpoint::Resource => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.metadata_member().unwrap_or("resource")
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WaitStep {
+    pub seconds: u64,
+    /// Shown while waiting, e.g. "authorization code must expire (60 s + margin)".
+    #[serde(default)]
+    pub reason: Option<String>,
+}

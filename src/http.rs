@@ -1,0 +1,334 @@
+//! The recording HTTP layer: the only place that sends. Every exchange becomes evidence.
+//!
+//! Redirects are never followed automatically (they are evidence, and may point off-target).
+//! Bodies are capped, every request has a deadline, and every recorded string passes through
+//! the redactor before it is stored, so nothing downstream can leak a secret.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::error::Diagnostic;
+use crate::evidence::{DecodedJwt, Exchange, RecordedRequest, RecordedResponse};
+use crate::fapi::jose::find_jwts;
+use crate::redact::Redactor;
+use crate::target::Target;
+
+/// JSON members of a response whose values are bearer credentials: shown shortened everywhere.
+const BEARER_MEMBERS: &[&str] = &["access_token", "refresh_token", "device_code", "code"];
+/// Query parameters of a redirect whose values are bearer credentials.
+const BEARER_PARAMS: &[&str] = &["code", "access_token", "refresh_token"];
+
+/// A request to send, built by the fapi client.
+#[derive(Debug, Clone)]
+pub struct RequestSpec {
+    /// What the item was doing, e.g. `discovery (openid-configuration)`.
+    pub label: String,
+    pub method: reqwest::Method,
+    pub url: url::Url,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Body>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Body {
+    Form(Vec<(String, String)>),
+    Json(Value),
+}
+
+impl RequestSpec {
+    pub fn get(label: impl Into<String>, url: url::Url) -> Self {
+        RequestSpec {
+            label: label.into(),
+            method: reqwest::Method::GET,
+            url,
+            headers: Vec::new(),
+            body: None,
+        }
+    }
+}
+
+/// The unredacted response, for the protocol client's own use. Never reaches a report.
+#[derive(Debug, Clone)]
+pub struct RawResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub truncated: bool,
+}
+
+/// Collects one item's exchanges, in order. Shared with the runner so that a timed-out item
+/// keeps the evidence gathered before the deadline.
+#[derive(Clone, Default)]
+pub struct Recorder {
+    inner: Arc<Mutex<Vec<Exchange>>>,
+}
+
+impl Recorder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Stores an exchange under the next sequence number and returns that number.
+    pub fn push(&self, mut ex: Exchange) -> u32 {
+        let mut v = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        ex.seq = u32::try_from(v.len() + 1).unwrap_or(u32::MAX);
+        let seq = ex.seq;
+        v.push(ex);
+        seq
+    }
+
+    pub fn snapshot(&self) -> Vec<Exchange> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// The HTTP clients for one target: one without a client certificate, one per mTLS client.
+pub struct Http {
+    plain: reqwest::Client,
+    with_cert: HashMap<String, reqwest::Client>,
+    redactor: Arc<Redactor>,
+    extra_headers: Vec<(String, String)>,
+    max_body: u64,
+    request_timeout: Duration,
+}
+
+impl Http {
+    /// Builds the clients. TLS verification is always on; a CA bundle replaces the system roots.
+    pub fn new(target: &Target, redactor: Arc<Redactor>) -> Result<Self, Diagnostic> {
+        let build = |identity: Option<&[u8]>| -> Result<reqwest::Client, Diagnostic> {
+            let mut b = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .connect_timeout(target.connect_timeout)
+                .user_agent(concat!("fapi-harness/", env!("CARGO_PKG_VERSION")))
+                .tls_version_min(reqwest::tls::Version::TLS_1_2);
+            if let Some(pem) = &target.ca_bundle {
+                let certs = reqwest::Certificate::from_pem_bundle(pem)
+                    .map_err(|e| Diagnostic::new(format!("ca_bundle does not load: {e}")).in_file(&target.file))?;
+                b = b.tls_certs_only(certs);
+            }
+            if let Some(id) = identity {
+                let identity = reqwest::Identity::from_pem(id).map_err(|e| {
+                    Diagnostic::new(format!("client certificate does not load: {e}")).in_file(&target.file)
+                })?;
+                b = b.identity(identity);
+            }
+            b.build().map_err(|e| Diagnostic::new(format!("cannot build the HTTP client: {e}")).in_file(&target.file))
+        };
+        let plain = build(None)?;
+        let mut with_cert = HashMap::new();
+        for c in &target.clients {
+            if let Some(cert) = &c.cert {
+                with_cert.insert(c.name.clone(), build(Some(&cert.identity_pem))?);
+            }
+        }
+        Ok(Http {
+            plain,
+            with_cert,
+            redactor,
+            extra_headers: target.extra_headers.clone(),
+            max_body: target.max_body_bytes,
+            request_timeout: target.request_timeout,
+        })
+    }
+
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+
+    /// Sends `spec` (with the named client's certificate, if any), records the exchange and
+    /// returns its sequence number and the raw response. A transport failure is recorded, not
+    /// returned as an error: it is an observation about the target.
+    pub async fn send(&self, spec: RequestSpec, cert_of: Option<&str>, recorder: &Recorder) -> (u32, Option<RawResponse>) {
+        let client = cert_of.and_then(|n| self.with_cert.get(n)).unwrap_or(&self.plain);
+        let mut headers = self.extra_headers.clone();
+        headers.extend(spec.headers.iter().cloned());
+        let mut req = client.request(spec.method.clone(), spec.url.clone());
+        for (k, v) in &headers {
+            req = req.header(k, v);
+        }
+        let body_text = match &spec.body {
+            Some(Body::Form(pairs)) => {
+                req = req.form(pairs);
+                Some(serde_urlencoded_pairs(pairs))
+            }
+            Some(Body::Json(v)) => {
+                req = req.json(v);
+                Some(v.to_string())
+            }
+            None => None,
+        };
+        let started = Instant::now();
+        let result = tokio::time::timeout(self.request_timeout, self.execute(req)).await;
+        let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let (raw, meta, error) = match result {
+            Ok(Ok((raw, meta))) => (Some(raw), Some(meta), None),
+            Ok(Err(e)) => (None, None, Some(describe_error(&e))),
+            Err(_) => (None, None, Some(format!("no complete response within {} s", self.request_timeout.as_secs()))),
+        };
+        if let Some(r) = &raw {
+            self.register_bearer_values(r);
+        }
+        let ex = self.record(&spec, &headers, body_text, raw.as_ref(), meta, error, elapsed_ms);
+        let seq = recorder.push(ex);
+        (seq, raw)
+    }
+
+    async fn execute(&self, req: reqwest::RequestBuilder) -> Result<(RawResponse, String), reqwest::Error> {
+        let mut resp = req.send().await?;
+        let status = resp.status().as_u16();
+        let version = format!("{:?}", resp.version());
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect();
+        let mut body = Vec::new();
+        let mut truncated = false;
+        while let Some(chunk) = resp.chunk().await? {
+            let room = usize::try_from(self.max_body).unwrap_or(usize::MAX).saturating_sub(body.len());
+            if chunk.len() > room {
+                body.extend_from_slice(&chunk[..room]);
+                // Stop reading: the rest may be endless. Dropping the response closes the stream.
+                truncated = true;
+                break;
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok((
+            RawResponse {
+                status,
+                headers,
+                body,
+                truncated,
+            },
+            version,
+        ))
+    }
+
+    /// Tokens and codes the target hands out are registered before anything is recorded, so the
+    /// very response that carries them already shows them shortened.
+    fn register_bearer_values(&self, r: &RawResponse) {
+        if let Ok(Value::Object(o)) = serde_json::from_slice::<Value>(&r.body) {
+            for m in BEARER_MEMBERS {
+                if let Some(Value::String(s)) = o.get(*m) {
+                    self.redactor.add_shortened(s);
+                }
+            }
+        }
+        for (k, v) in &r.headers {
+            if k.eq_ignore_ascii_case("location")
+                && let Ok(u) = url::Url::parse(v)
+            {
+                let fragment_pairs = u.fragment().map(|f| url::form_urlencoded::parse(f.as_bytes()).into_owned().collect::<Vec<_>>());
+                let pairs = u.query_pairs().into_owned().chain(fragment_pairs.into_iter().flatten());
+                for (name, value) in pairs {
+                    if BEARER_PARAMS.contains(&name.as_str()) {
+                        self.redactor.add_shortened(&value);
+                    }
+                }
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &self,
+        spec: &RequestSpec,
+        headers: &[(String, String)],
+        body_text: Option<String>,
+        raw: Option<&RawResponse>,
+        http_version: Option<String>,
+        error: Option<String>,
+        elapsed_ms: u64,
+    ) -> Exchange {
+        let r = &self.redactor;
+        let mut jwts: Vec<DecodedJwt> = Vec::new();
+        for (k, v) in headers {
+            jwts.extend(find_jwts(v, &format!("request header {k}")));
+        }
+        if let Some(b) = &body_text {
+            jwts.extend(find_jwts(&url_decoded(b), "request body"));
+        }
+        let response = raw.map(|raw| {
+            let text = String::from_utf8_lossy(&raw.body);
+            let lossy = matches!(text, std::borrow::Cow::Owned(_));
+            for (k, v) in &raw.headers {
+                jwts.extend(find_jwts(v, &format!("response header {k}")));
+            }
+            jwts.extend(find_jwts(&text, "response body"));
+            RecordedResponse {
+                status: raw.status,
+                http_version: http_version.clone().unwrap_or_default(),
+                tls_version: None,
+                headers: raw.headers.iter().map(|(k, v)| (r.scrub(k), r.scrub_header(k, v))).collect(),
+                body: r.scrub(&text),
+                body_lossy: lossy,
+                body_truncated: raw.truncated,
+                body_bytes: raw.body.len() as u64,
+            }
+        });
+        for j in &mut jwts {
+            scrub_value(&mut j.header, r);
+            scrub_value(&mut j.claims, r);
+            j.found_in = r.scrub(&j.found_in);
+        }
+        Exchange {
+            seq: 0,
+            label: r.scrub(&spec.label),
+            request: RecordedRequest {
+                method: spec.method.to_string(),
+                url: r.scrub(spec.url.as_str()),
+                headers: headers.iter().map(|(k, v)| (r.scrub(k), r.scrub_header(k, v))).collect(),
+                body: body_text.map(|b| r.scrub(&b)),
+            },
+            response,
+            error: error.map(|e| r.scrub(&e)),
+            elapsed_ms,
+            jwts,
+        }
+    }
+}
+
+fn serde_urlencoded_pairs(pairs: &[(String, String)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
+}
+
+fn url_decoded(s: &str) -> String {
+    url::form_urlencoded::parse(s.as_bytes())
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Redacts every string inside a decoded JSON value (claims may echo a secret).
+pub fn scrub_value(v: &mut Value, r: &Redactor) {
+    match v {
+        Value::String(s) => *s = r.scrub(s),
+        Value::Array(a) => a.iter_mut().for_each(|x| scrub_value(x, r)),
+        Value::Object(o) => o.values_mut().for_each(|x| scrub_value(x, r)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
+/// A transport error in one line, with the underlying cause (TLS alert, refused, reset).
+fn describe_error(e: &reqwest::Error) -> String {
+    let mut msg = if e.is_connect() {
+        "connection failed".to_owned()
+    } else if e.is_timeout() {
+        "timed out".to_owned()
+    } else if e.is_body() || e.is_decode() {
+        "response body failed".to_owned()
+    } else {
+        "request failed".to_owned()
+    };
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    msg
+}

@@ -1,0 +1,171 @@
+//! Executing one item: its steps in order, then every check. Returns findings; never a verdict.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::RunContext;
+use super::cache::{DocKey, Fetched};
+use super::events::{Event, ItemKey};
+use crate::checks::{Document, Finding, MetadataObs, Observations};
+use crate::fapi::discovery::{document_from, metadata_url};
+use crate::fapi::step::{Endpoint, MetadataDocument, RequestStep, Step, StepKind, WaitStep};
+use crate::http::{Recorder, RequestSpec};
+use crate::plan::Item;
+
+/// What the steps gathered so far.
+#[derive(Default)]
+struct State {
+    last_by_step: HashMap<StepKind, u32>,
+    metadata: Option<MetadataObs>,
+    jwks: Option<Document>,
+}
+
+/// Runs the flow and the checks. A step that cannot proceed adds an inconclusive finding and ends
+/// the flow; the checks still run, so everything observable is still judged.
+pub async fn execute(
+    ctx: Arc<RunContext>,
+    item: &Item,
+    key: &ItemKey,
+    recorder: &Recorder,
+    events: &UnboundedSender<Event>,
+) -> Vec<Finding> {
+    let mut state = State::default();
+    let mut findings = Vec::new();
+    for step in &item.flow {
+        let step = &step.value;
+        let result = match step {
+            Step::Discovery(d) => discovery(&ctx, d.document, recorder, &mut state).await,
+            Step::FetchJwks => fetch_jwks(&ctx, recorder, &mut state).await,
+            Step::Request(r) => request(&ctx, r, recorder, &mut state).await,
+            Step::Wait(w) => {
+                wait(w, key, events).await;
+                Ok(())
+            }
+        };
+        if let Err(blocked) = result {
+            findings.push(Finding::new(&format!("step:{}", step.kind().as_str())).inconclusive(blocked));
+            break;
+        }
+    }
+    let exchanges = recorder.snapshot();
+    let obs = Observations {
+        expected_issuer: &ctx.target.issuer,
+        exchanges: &exchanges,
+        last_by_step: &state.last_by_step,
+        metadata: state.metadata.as_ref(),
+        jwks: state.jwks.as_ref(),
+    };
+    findings.extend(item.expect.iter().map(|c| c.value.evaluate(&obs)));
+    findings
+}
+
+/// Fetches (or reuses) a shared document and copies its exchange into this item's evidence.
+async fn shared_document(
+    ctx: &RunContext,
+    key: DocKey,
+    label: String,
+    url: url::Url,
+    recorder: &Recorder,
+) -> Document {
+    let cell = ctx.cache.cell(key).await;
+    let fetched = cell
+        .get_or_init(|| async {
+            let scratch = Recorder::new();
+            let (seq, _) = ctx.http.send(RequestSpec::get(label, url.clone()), None, &scratch).await;
+            let exchange = scratch.snapshot().into_iter().find(|e| e.seq == seq).expect("the exchange just recorded");
+            let doc = document_from(url.as_str(), &exchange);
+            Fetched { exchange, doc }
+        })
+        .await;
+    let seq = recorder.push(fetched.exchange.clone());
+    let mut doc = fetched.doc.clone();
+    doc.exchange = Some(seq);
+    doc
+}
+
+async fn discovery(ctx: &RunContext, document: MetadataDocument, recorder: &Recorder, state: &mut State) -> Result<(), String> {
+    let url = match (&ctx.target.discovery_url, document) {
+        (Some(u), MetadataDocument::Openid) => u.clone(),
+        _ => metadata_url(&ctx.target.issuer, document).map_err(|e| format!("issuer is not a URL: {e}"))?,
+    };
+    let doc = shared_document(ctx, DocKey::Metadata(document), format!("discovery ({})", document.as_str()), url, recorder).await;
+    if let Some(seq) = doc.exchange {
+        state.last_by_step.insert(StepKind::Discovery, seq);
+    }
+    state.metadata = Some(MetadataObs { document, doc });
+    Ok(())
+}
+
+/// The metadata, fetching the OpenID document implicitly when the flow has not fetched one.
+async fn ensure_metadata(ctx: &RunContext, recorder: &Recorder, state: &mut State) -> Result<(), String> {
+    if state.metadata.is_none() {
+        let saved = state.last_by_step.get(&StepKind::Discovery).copied();
+        discovery(ctx, MetadataDocument::Openid, recorder, state).await?;
+        // An implicit fetch is a prerequisite, not the item's own discovery step.
+        match saved {
+            Some(s) => state.last_by_step.insert(StepKind::Discovery, s),
+            None => state.last_by_step.remove(&StepKind::Discovery),
+        };
+    }
+    Ok(())
+}
+
+fn metadata_url_member(state: &State, member: &str) -> Result<url::Url, String> {
+    let meta = state.metadata.as_ref().ok_or("no metadata")?;
+    let json = meta.doc.json.as_ref().ok_or_else(|| {
+        format!("metadata unavailable ({}), so `{member}` is unknown", meta.doc.problem.as_deref().unwrap_or("unparsable"))
+    })?;
+    let value = json.get(member).and_then(|v| v.as_str()).ok_or_else(|| format!("metadata has no `{member}`"))?;
+    url::Url::parse(value).map_err(|e| format!("metadata `{member}` is not a URL: {e}"))
+}
+
+async fn fetch_jwks(ctx: &RunContext, recorder: &Recorder, state: &mut State) -> Result<(), String> {
+    ensure_metadata(ctx, recorder, state).await?;
+    let url = metadata_url_member(state, "jwks_uri")?;
+    let doc = shared_document(ctx, DocKey::Jwks, "fetch JWK Set (jwks_uri)".into(), url, recorder).await;
+    if let Some(seq) = doc.exchange {
+        state.last_by_step.insert(StepKind::FetchJwks, seq);
+    }
+    state.jwks = Some(doc);
+    Ok(())
+}
+
+async fn request(ctx: &RunContext, r: &RequestStep, recorder: &Recorder, state: &mut State) -> Result<(), String> {
+    let url = match r.endpoint {
+        Endpoint::Resource => ctx
+            .target
+            .resources
+            .first()
+            .map(|res| res.url.clone())
+            .ok_or("target has no resources")?,
+        other => {
+            ensure_metadata(ctx, recorder, state).await?;
+            let member = other.metadata_member().ok_or("endpoint has no metadata member")?;
+            metadata_url_member(state, member)?
+        }
+    };
+    let method = reqwest::Method::from_bytes(r.method.as_str().as_bytes()).map_err(|e| e.to_string())?;
+    let spec = RequestSpec {
+        label: format!("{} {}", r.method.as_str(), r.endpoint.as_str()),
+        method,
+        url,
+        headers: r.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        body: None,
+    };
+    let (seq, _) = ctx.http.send(spec, None, recorder).await;
+    state.last_by_step.insert(StepKind::Request, seq);
+    Ok(())
+}
+
+async fn wait(w: &WaitStep, key: &ItemKey, events: &UnboundedSender<Event>) {
+    // The receiver only goes away when the run is being torn down; nothing to report then.
+    let _ = events.send(Event::ItemWaiting {
+        key: key.clone(),
+        seconds: w.seconds,
+        reason: w.reason.clone().unwrap_or_else(|| "deliberate wait".to_owned()),
+    });
+    tokio::time::sleep(Duration::from_secs(w.seconds)).await;
+}

@@ -1,0 +1,244 @@
+//! The runner: schedules units concurrently, enforces per-item deadlines, handles Ctrl-C, and
+//! emits events. It never formats output; reporters do.
+
+mod cache;
+pub mod events;
+mod item;
+pub mod outcome;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinSet;
+
+use crate::catalogue;
+use crate::checks::Finding;
+use crate::http::{Http, Recorder};
+use crate::plan::select::Selected;
+use crate::plan::{Capability, Item, Plan};
+use crate::redact::Redactor;
+use crate::target::Target;
+use events::{Event, ItemInfo, ItemKey, ItemResult, RunMeta, RunStats};
+use outcome::{Outcome, aggregate};
+
+/// Shared by every item of a run: the target, its HTTP clients and the document cache.
+pub struct RunContext {
+    pub target: Target,
+    pub http: Http,
+    cache: cache::DocCache,
+}
+
+impl RunContext {
+    pub fn new(target: Target, http: Http) -> Self {
+        RunContext {
+            target,
+            http,
+            cache: cache::DocCache::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub jobs: usize,
+    pub item_timeout: Duration,
+}
+
+/// The default concurrency: items mostly wait on the network, so far more than the core count.
+pub const DEFAULT_JOBS: usize = 32;
+pub const DEFAULT_ITEM_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How the run ended, for the exit code.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    pub stats: RunStats,
+    pub interrupted: bool,
+}
+
+fn item_info(item: &Item) -> ItemInfo {
+    ItemInfo {
+        title: item.title.clone(),
+        level: item.level,
+        refs: item.refs.iter().map(|r| r.value.clone()).collect(),
+        requirements: item
+            .refs
+            .iter()
+            .map(|r| catalogue::get(&r.value).map(|c| c.requirement.clone()).unwrap_or_default())
+            .collect(),
+        oidf: item.oidf.clone(),
+        tags: item.tags.clone(),
+        description: item.description.clone(),
+    }
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Why a unit cannot run against this target, if it cannot.
+fn missing_capability(item: &Item, target: &Target) -> Option<String> {
+    item.requires.iter().find_map(|cap| {
+        let has = match cap {
+            Capability::SecondClient => target.clients.len() >= 2,
+            Capability::Resource => !target.resources.is_empty(),
+        };
+        (!has).then(|| format!("target has no {}", cap.as_str().replace('_', " ")))
+    })
+}
+
+/// Redacts the free text a check produced from raw observations.
+fn scrub_findings(findings: &mut [Finding], r: &Redactor) {
+    for f in findings {
+        f.message = r.scrub(&f.message);
+        for (_, v) in &mut f.evidence {
+            *v = r.scrub(v);
+        }
+    }
+}
+
+/// Runs the selected units and feeds every event to `sink`. Returns when all units are done or
+/// Ctrl-C (`interrupt`) fired; in the latter case unfinished units are reported as ERROR.
+pub async fn run(
+    plan: Arc<Plan>,
+    ctx: Arc<RunContext>,
+    selected: Selected,
+    meta: RunMeta,
+    opts: RunOptions,
+    interrupt: impl std::future::Future<Output = ()>,
+    mut sink: impl FnMut(&Event),
+) -> RunSummary {
+    let started = Instant::now();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
+    sink(&Event::RunStarted {
+        meta,
+        total: selected.units.len(),
+    });
+    let semaphore = Arc::new(Semaphore::new(opts.jobs.max(1)));
+    let mut set = JoinSet::new();
+    let keys: Vec<(ItemKey, usize)> = selected
+        .units
+        .iter()
+        .map(|u| {
+            (
+                ItemKey {
+                    index: u.index,
+                    id: plan.items[u.item].id.value.clone(),
+                    variant: u.variant_label.clone(),
+                },
+                u.item,
+            )
+        })
+        .collect();
+    for unit in &selected.units {
+        let plan = plan.clone();
+        let ctx = ctx.clone();
+        let tx = tx.clone();
+        let sem = semaphore.clone();
+        let key = ItemKey {
+            index: unit.index,
+            id: plan.items[unit.item].id.value.clone(),
+            variant: unit.variant_label.clone(),
+        };
+        let variant = unit.variant.to_map();
+        let item_index = unit.item;
+        let timeout = opts.item_timeout;
+        set.spawn(async move {
+            // The semaphore is never closed, so acquiring cannot fail.
+            let _permit = sem.acquire_owned().await.expect("semaphore open");
+            let item = &plan.items[item_index];
+            let _ = tx.send(Event::ItemStarted {
+                key: key.clone(),
+                title: item.title.clone(),
+            });
+            let began = Instant::now();
+            let recorder = Recorder::new();
+            let (outcome, reason, mut findings) = if let Some(why) = missing_capability(item, &ctx.target) {
+                (Outcome::Skip, why, Vec::new())
+            } else {
+                match tokio::time::timeout(timeout, item::execute(ctx.clone(), item, &key, &recorder, &tx)).await {
+                    Ok(findings) => {
+                        let (o, r) = aggregate(item.level, &findings);
+                        (o, r, findings)
+                    }
+                    Err(_) => (
+                        Outcome::Error,
+                        format!("item timed out after {} s (--item-timeout); evidence so far is attached", timeout.as_secs()),
+                        Vec::new(),
+                    ),
+                }
+            };
+            scrub_findings(&mut findings, ctx.http.redactor());
+            let result = ItemResult {
+                key,
+                info: item_info(item),
+                variant,
+                outcome,
+                reason: ctx.http.redactor().scrub(&reason),
+                findings,
+                exchanges: recorder.snapshot(),
+                duration_ms: ms(began.elapsed()),
+            };
+            let _ = tx.send(Event::ItemFinished { result: Box::new(result) });
+        });
+    }
+    drop(tx);
+
+    let mut stats = RunStats::default();
+    let mut finished = std::collections::HashSet::new();
+    let mut interrupted = false;
+    tokio::pin!(interrupt);
+    loop {
+        tokio::select! {
+            ev = rx.recv() => match ev {
+                Some(ev) => {
+                    if let Event::ItemFinished { result } = &ev {
+                        stats.add(result.outcome);
+                        finished.insert(result.key.index);
+                    }
+                    sink(&ev);
+                }
+                None => break,
+            },
+            () = &mut interrupt, if !interrupted => {
+                interrupted = true;
+                set.abort_all();
+                // Drain what already finished, then report the rest as interrupted.
+                while let Ok(ev) = rx.try_recv() {
+                    if let Event::ItemFinished { result } = &ev {
+                        stats.add(result.outcome);
+                        finished.insert(result.key.index);
+                    }
+                    sink(&ev);
+                }
+                for (key, item_index) in &keys {
+                    if finished.contains(&key.index) {
+                        continue;
+                    }
+                    let item = &plan.items[*item_index];
+                    let result = ItemResult {
+                        key: key.clone(),
+                        info: item_info(item),
+                        variant: Default::default(),
+                        outcome: Outcome::Error,
+                        reason: "run interrupted (Ctrl-C) before this item finished".to_owned(),
+                        findings: Vec::new(),
+                        exchanges: Vec::new(),
+                        duration_ms: 0,
+                    };
+                    stats.add(Outcome::Error);
+                    sink(&Event::ItemFinished { result: Box::new(result) });
+                }
+                break;
+            }
+        }
+    }
+    while set.join_next().await.is_some() {}
+    sink(&Event::RunFinished {
+        stats: stats.clone(),
+        elapsed: started.elapsed(),
+        interrupted,
+        slow_excluded: selected.slow_excluded,
+    });
+    RunSummary { stats, interrupted }
+}

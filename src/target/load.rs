@@ -1,0 +1,250 @@
+//! Loading a target file: YAML with located errors, `${…}` resolution, key and certificate checks.
+//!
+//! Every problem is collected and reported together; nothing here panics on file content.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_saphyr::Spanned;
+
+use super::interpolate::resolve;
+use super::keys::{parse_client_cert, parse_signing_key};
+use super::model::{RawClient, RawTarget, Text};
+use super::{Client, Resource, Target};
+use crate::error::{Diagnostic, InputError, read_input, yaml_diagnostic};
+use crate::plan::ClientAuth;
+use crate::redact::Redactor;
+
+struct Ctx<'a> {
+    file: &'a Path,
+    source: &'a str,
+    base: &'a Path,
+    redactor: &'a Redactor,
+    problems: Vec<Diagnostic>,
+}
+
+impl Ctx<'_> {
+    fn at<T>(&self, s: &Spanned<T>, d: Diagnostic) -> Diagnostic {
+        d.at(self.file, s.referenced.line(), s.referenced.column(), Some(self.source))
+    }
+
+    /// Resolves a plain field. Returns `None` (and records why) when it cannot be resolved.
+    fn text(&mut self, field: &str, t: &Text) -> Option<String> {
+        match resolve(&t.value, self.base) {
+            Ok((v, _)) => Some(v),
+            Err(e) => {
+                let d = self.at(t, Diagnostic::new(format!("{field}: {}", e.message())).hint(e.hint()));
+                self.problems.push(d);
+                None
+            }
+        }
+    }
+
+    /// Resolves a secret field and registers the value with the redactor.
+    fn secret(&mut self, field: &str, t: &Text) -> Option<String> {
+        let v = self.text(field, t)?;
+        self.redactor.add_secret(&v);
+        Some(v)
+    }
+
+    fn url(&mut self, field: &str, t: &Text) -> Option<url::Url> {
+        let v = self.text(field, t)?;
+        match url::Url::parse(&v) {
+            Ok(u) if u.scheme() == "https" || u.scheme() == "http" => Some(u),
+            Ok(u) => {
+                let d = self.at(t, Diagnostic::new(format!("{field}: scheme `{}` is not http(s)", u.scheme())))
+                    .hint("give an absolute https:// URL");
+                self.problems.push(d);
+                None
+            }
+            Err(e) => {
+                let d = self.at(t, Diagnostic::new(format!("{field}: `{v}` is not a URL ({e})")))
+                    .hint("give an absolute https:// URL");
+                self.problems.push(d);
+                None
+            }
+        }
+    }
+}
+
+/// Loads and validates a target file, registering every secret it names with `redactor`.
+pub fn load_target(path: &Path, redactor: &Redactor) -> Result<Target, InputError> {
+    let source = read_input(path, "target")?;
+    let raw: RawTarget = serde_saphyr::from_str(&source)
+        .map_err(|e| InputError::one(yaml_diagnostic(&e, path, &source, "target")))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let mut ctx = Ctx {
+        file: path,
+        source: &source,
+        base,
+        redactor,
+        problems: Vec::new(),
+    };
+    // Secrets first, so that no later error message can carry one unredacted.
+    for s in &raw.secrets {
+        ctx.secret("secrets", s);
+    }
+    let extra_headers: Vec<(String, String)> = raw
+        .http
+        .headers
+        .iter()
+        .filter_map(|(k, v)| ctx.secret(&format!("http.headers.{k}"), v).map(|v| (k.clone(), v)))
+        .collect();
+
+    let issuer = ctx.url("issuer", &raw.issuer);
+    let discovery_url = raw.discovery_url.as_ref().and_then(|d| ctx.url("discovery_url", d));
+    let ca_bundle = raw.ca_bundle.as_ref().and_then(|t| load_ca_bundle(&mut ctx, t));
+
+    if raw.clients.is_empty() {
+        ctx.problems.push(
+            Diagnostic::new("target has no clients")
+                .in_file(path)
+                .hint("add at least one entry under `clients:` (two for cross-client checks)"),
+        );
+    }
+    let mut clients = Vec::new();
+    for (i, c) in raw.clients.iter().enumerate() {
+        if raw.clients[..i].iter().any(|o| o.name == c.name) {
+            ctx.problems.push(
+                ctx.at(&c.client_id, Diagnostic::new(format!("duplicate client name `{}`", c.name)))
+                    .hint("client names must be unique within a target"),
+            );
+        }
+        if let Some(client) = load_client(&mut ctx, c) {
+            clients.push(client);
+        }
+    }
+    let resources = raw
+        .resources
+        .iter()
+        .filter_map(|r| {
+            ctx.url("resources.url", &r.url).map(|url| Resource {
+                url,
+                method: r.method.to_ascii_uppercase(),
+            })
+        })
+        .collect();
+
+    let secs = |v: Option<u64>, d: Duration| v.map(Duration::from_secs).unwrap_or(d);
+    if ctx.problems.is_empty()
+        && let Some(issuer) = issuer
+    {
+        return Ok(Target {
+            name: raw.target,
+            file: path.to_path_buf(),
+            // The issuer is compared byte for byte with the metadata (RFC8414-3.3-1), so keep the
+            // string as written rather than the URL crate's normalised form.
+            issuer: ctx.text("issuer", &raw.issuer).unwrap_or_else(|| issuer.to_string()),
+            discovery_url,
+            ca_bundle,
+            connect_timeout: secs(raw.timeouts.connect_secs, super::DEFAULT_CONNECT_TIMEOUT),
+            request_timeout: secs(raw.timeouts.request_secs, super::DEFAULT_REQUEST_TIMEOUT),
+            extra_headers,
+            max_body_bytes: raw.http.max_body_bytes.unwrap_or(super::DEFAULT_MAX_BODY_BYTES),
+            clients,
+            sender_constraints: raw.sender_constraints,
+            resources,
+            login: raw.login.mode,
+        });
+    }
+    Err(InputError {
+        diagnostics: ctx.problems,
+    })
+}
+
+fn load_ca_bundle(ctx: &mut Ctx<'_>, t: &Text) -> Option<Vec<u8>> {
+    let rel = ctx.text("ca_bundle", t)?;
+    let full = ctx.base.join(&rel);
+    let bytes = match std::fs::read(&full) {
+        Ok(b) => b,
+        Err(e) => {
+            let d = ctx.at(t, Diagnostic::new(format!("ca_bundle: cannot read {}: {e}", full.display())))
+                .hint("the path is relative to the target file's directory");
+            ctx.problems.push(d);
+            return None;
+        }
+    };
+    let mut reader = bytes.as_slice();
+    let parsed: Result<Vec<_>, _> = rustls_pemfile::certs(&mut reader).collect();
+    match parsed {
+        Ok(certs) if !certs.is_empty() => Some(bytes),
+        Ok(_) => {
+            let d = ctx.at(t, Diagnostic::new(format!("ca_bundle: {} holds no PEM certificate", full.display())))
+                .hint("give a PEM file with one or more BEGIN CERTIFICATE blocks");
+            ctx.problems.push(d);
+            None
+        }
+        Err(e) => {
+            let d = ctx.at(t, Diagnostic::new(format!("ca_bundle: {} does not parse: {e}", full.display())))
+                .hint("give a PEM file with one or more BEGIN CERTIFICATE blocks");
+            ctx.problems.push(d);
+            None
+        }
+    }
+}
+
+fn load_client(ctx: &mut Ctx<'_>, c: &RawClient) -> Option<Client> {
+    let client_id = ctx.text("client_id", &c.client_id);
+    let signing_key = match &c.signing_key {
+        Some(k) => {
+            let pem = ctx.secret("signing_key.pem", &k.pem);
+            let alg = k.alg.as_ref().map(|a| a.value.as_str());
+            match pem.map(|p| parse_signing_key(&p, alg, k.kid.as_deref())) {
+                Some(Ok(key)) => Some(key),
+                Some(Err(e)) => {
+                    let d = ctx.at(&k.pem, Diagnostic::new(format!("client `{}`: {}", c.name, e.message)).hint(e.hint));
+                    ctx.problems.push(d);
+                    None
+                }
+                None => None,
+            }
+        }
+        None => None,
+    };
+    let cert = match &c.mtls {
+        Some(m) => {
+            let cert_pem = ctx.text("mtls.cert", &m.cert);
+            let key_pem = ctx.secret("mtls.key", &m.key);
+            match (cert_pem, key_pem) {
+                (Some(cp), Some(kp)) => match parse_client_cert(&cp, &kp) {
+                    Ok(cert) => Some(cert),
+                    Err(e) => {
+                        let d = ctx.at(&m.cert, Diagnostic::new(format!("client `{}`: {}", c.name, e.message)).hint(e.hint));
+                        ctx.problems.push(d);
+                        None
+                    }
+                },
+                _ => None,
+            }
+        }
+        None => None,
+    };
+    let needs = match c.auth_method {
+        ClientAuth::PrivateKeyJwt if c.signing_key.is_none() => Some(("signing_key", "private_key_jwt")),
+        ClientAuth::TlsClientAuth if c.mtls.is_none() => Some(("mtls", "tls_client_auth")),
+        _ => None,
+    };
+    if let Some((field, method)) = needs {
+        let d = ctx.at(
+            &c.client_id,
+            Diagnostic::new(format!("client `{}` uses {method} but has no `{field}`", c.name)),
+        )
+        .hint(format!("add `{field}:` to the client; docs/target-format.md shows an example"));
+        ctx.problems.push(d);
+    }
+    if c.redirect_uris.is_empty() {
+        let d = ctx.at(&c.client_id, Diagnostic::new(format!("client `{}` has no redirect_uris", c.name)))
+            .hint("list the redirect URIs registered for this client at the AS");
+        ctx.problems.push(d);
+    }
+    let redirect_uris: Vec<_> = c.redirect_uris.iter().filter_map(|u| ctx.url("redirect_uris", u)).collect();
+    Some(Client {
+        name: c.name.clone(),
+        client_id: client_id?,
+        auth_method: c.auth_method,
+        signing_key,
+        cert,
+        redirect_uris,
+        scope: c.scope.clone(),
+    })
+}

@@ -1,0 +1,132 @@
+//! The target model as written in YAML: one AS, its RS, its clients and their keys.
+//!
+//! Strings that may carry `${env:NAME}` or `${file:PATH}` are `Spanned` so that a resolution
+//! error points at the exact field. `load.rs` turns this raw form into a resolved `Target`.
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use crate::plan::{ClientAuth, SenderConstraint};
+
+pub type Text = Spanned<String>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTarget {
+    /// Display name for reports.
+    pub target: String,
+    /// The issuer identifier, exactly as the AS publishes it.
+    pub issuer: Text,
+    /// Override for the discovery document URL; by default derived from `issuer`.
+    #[serde(default)]
+    pub discovery_url: Option<Text>,
+    /// PEM bundle of the CAs to trust instead of the system roots (relative to this file).
+    #[serde(default)]
+    pub ca_bundle: Option<Text>,
+    #[serde(default)]
+    pub timeouts: RawTimeouts,
+    #[serde(default)]
+    pub http: RawHttp,
+    pub clients: Vec<RawClient>,
+    /// Sender constraints the target supports; restricts the variants that run.
+    #[serde(default)]
+    pub sender_constraints: Vec<SenderConstraint>,
+    #[serde(default)]
+    pub resources: Vec<RawResource>,
+    #[serde(default)]
+    pub login: RawLogin,
+    /// Further values to keep out of every report (e.g. a test user's password).
+    #[serde(default)]
+    pub secrets: Vec<Text>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawTimeouts {
+    #[serde(default)]
+    pub connect_secs: Option<u64>,
+    #[serde(default)]
+    pub request_secs: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttp {
+    /// Headers sent with every request (API-gateway keys and the like). Values are secrets.
+    #[serde(default)]
+    pub headers: IndexMap<String, Text>,
+    /// Cap on a response body kept as evidence, in bytes.
+    #[serde(default)]
+    pub max_body_bytes: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClient {
+    /// A label, unique within the target, used in evidence and errors.
+    pub name: String,
+    pub client_id: Text,
+    pub auth_method: ClientAuth,
+    /// Signing key for `private_key_jwt` assertions (and request objects).
+    #[serde(default)]
+    pub signing_key: Option<RawKey>,
+    /// Client certificate for `tls_client_auth` and mTLS-bound tokens.
+    #[serde(default)]
+    pub mtls: Option<RawMtls>,
+    pub redirect_uris: Vec<Text>,
+    #[serde(default)]
+    pub scope: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKey {
+    /// PKCS#8 PEM (RSA, EC P-256 or Ed25519), usually `${file:keys/client.key}`.
+    pub pem: Text,
+    #[serde(default)]
+    pub kid: Option<String>,
+    /// PS256, ES256 or EdDSA; by default the one that fits the key.
+    #[serde(default)]
+    pub alg: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMtls {
+    /// PEM certificate (chain), usually `${file:…}`.
+    pub cert: Text,
+    /// PKCS#8 PEM private key of the certificate.
+    pub key: Text,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawResource {
+    pub url: Text,
+    #[serde(default = "default_method")]
+    pub method: String,
+}
+
+fn default_method() -> String {
+    "GET".to_owned()
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawLogin {
+    #[serde(default)]
+    pub mode: LoginMode,
+}
+
+/// How the harness gets past the AS's login and consent pages (DESIGN.md, "The target format").
+#[derive(Clone, Copy, Debug, Deserialize, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LoginMode {
+    /// The AS approves without user interaction.
+    #[default]
+    None,
+    HttpForm,
+    Browser,
+    Manual,
+}
