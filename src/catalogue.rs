@@ -34,8 +34,13 @@ fn catalogue() -> &'static Catalogue {
     static CAT: OnceLock<Catalogue> = OnceLock::new();
     CAT.get_or_init(|| {
         // The file is ours and compiled in; a test proves it parses.
-        let rows: Vec<Requirement> = serde_json::from_str(DATA).expect("data/requirements.json parses");
-        let index = rows.iter().enumerate().map(|(i, r)| (r.id.clone(), i)).collect();
+        let rows: Vec<Requirement> =
+            serde_json::from_str(DATA).expect("data/requirements.json parses");
+        let index = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.id.clone(), i))
+            .collect();
         Catalogue { rows, index }
     })
 }
@@ -98,7 +103,11 @@ mod tests {
 
     #[test]
     fn similar_ids_are_suggested() {
-        assert!(similar("FAPI2-SP-5.3.2.1-99", 3).iter().any(|s| s.starts_with("FAPI2-SP-5.3.2.1-")));
+        assert!(
+            similar("FAPI2-SP-5.3.2.1-99", 3)
+                .iter()
+                .any(|s| s.starts_with("FAPI2-SP-5.3.2.1-"))
+        );
         assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 }

@@ -66,9 +66,7 @@ pub enum Command {
         plan: Option<PathBuf>,
     },
     /// Print a shell completion script.
-    Completions {
-        shell: clap_complete::Shell,
-    },
+    Completions { shell: clap_complete::Shell },
 }
 
 #[derive(Debug, clap::Args)]
@@ -125,7 +123,11 @@ pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
             // Printing help or a usage error to a closed pipe is not worth a panic.
             let _ = e.print();
             return code;
@@ -148,7 +150,12 @@ fn dispatch(cli: Cli) -> Result<i32, InputError> {
         Command::Validate { plan, target } => validate_command(&plan, target.as_deref()),
         Command::Explain { id, plan } => explain_command(&id, plan.as_deref()),
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "fapi-harness", &mut std::io::stdout());
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "fapi-harness",
+                &mut std::io::stdout(),
+            );
             Ok(exit::OK)
         }
     }
@@ -191,12 +198,18 @@ fn selection(args: &RunArgs) -> Result<Selection, InputError> {
     if problems.is_empty() {
         Ok(sel)
     } else {
-        Err(InputError { diagnostics: problems })
+        Err(InputError {
+            diagnostics: problems,
+        })
     }
 }
 
 /// Loads plan and target together so that both files' problems are reported in one go.
-fn load_both(plan: &Path, target: Option<&Path>, redactor: &Redactor) -> Result<(LoadedPlan, Option<Target>), InputError> {
+fn load_both(
+    plan: &Path,
+    target: Option<&Path>,
+    redactor: &Redactor,
+) -> Result<(LoadedPlan, Option<Target>), InputError> {
     let p = load_plan(plan);
     let t = target.map(|t| load_target(t, redactor));
     match (p, t) {
@@ -220,14 +233,20 @@ fn run_command(args: RunArgs) -> Result<i32, InputError> {
         let why = if selected.variants.is_empty() {
             format!(
                 "no variant of the plan can run against this target ({})",
-                selected.variants_not_run.iter().map(|(v, r)| format!("{v}: {r}")).collect::<Vec<_>>().join("; ")
+                selected
+                    .variants_not_run
+                    .iter()
+                    .map(|(v, r)| format!("{v}: {r}"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
             )
         } else {
-            "no item matches the selection (--only/--skip/--tag/--skip-tag/--shard/--fast)".to_owned()
+            "no item matches the selection (--only/--skip/--tag/--skip-tag/--shard/--fast)"
+                .to_owned()
         };
-        return Err(InputError::one(
-            Diagnostic::new(why).hint("a run that checks nothing cannot pass; widen the selection (see `fapi-harness list`)"),
-        ));
+        return Err(InputError::one(Diagnostic::new(why).hint(
+            "a run that checks nothing cannot pass; widen the selection (see `fapi-harness list`)",
+        )));
     }
     let http = http::Http::new(&target, redactor.clone())?;
     let meta = run_meta(&loaded, &target, &selected, &args);
@@ -279,11 +298,19 @@ fn run_command(args: RunArgs) -> Result<i32, InputError> {
         }
     }
     let failing = summary.interrupted
-        || record.results.iter().any(|r| r.outcome.fails_run(args.strict));
+        || record
+            .results
+            .iter()
+            .any(|r| r.outcome.fails_run(args.strict));
     Ok(if failing { exit::FAILED } else { exit::OK })
 }
 
-fn run_meta(loaded: &LoadedPlan, target: &Target, selected: &crate::plan::select::Selected, args: &RunArgs) -> RunMeta {
+fn run_meta(
+    loaded: &LoadedPlan,
+    target: &Target,
+    selected: &crate::plan::select::Selected,
+    args: &RunArgs,
+) -> RunMeta {
     let mut selection = indexmap::IndexMap::new();
     let mut put = |k: &str, v: String| {
         if !v.is_empty() {
@@ -296,10 +323,24 @@ fn run_meta(loaded: &LoadedPlan, target: &Target, selected: &crate::plan::select
     put("tag", args.tags.join(" "));
     put("skip_tag", args.skip_tags.join(" "));
     put("shard", args.shard.clone().unwrap_or_default());
-    put("fast", if args.fast { "yes".into() } else { String::new() });
+    put(
+        "fast",
+        if args.fast {
+            "yes".into()
+        } else {
+            String::new()
+        },
+    );
     put("jobs", args.jobs.to_string());
     put("item_timeout_secs", args.item_timeout.to_string());
-    put("strict", if args.strict { "yes".into() } else { String::new() });
+    put(
+        "strict",
+        if args.strict {
+            "yes".into()
+        } else {
+            String::new()
+        },
+    );
     let plan = &loaded.plan;
     RunMeta {
         tool: "fapi-harness".into(),
@@ -308,7 +349,10 @@ fn run_meta(loaded: &LoadedPlan, target: &Target, selected: &crate::plan::select
         plan_title: plan.title.clone(),
         plan_file: loaded.file.display().to_string(),
         spec: plan.spec.clone(),
-        profile: serde_json::to_value(plan.profile).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+        profile: serde_json::to_value(plan.profile)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default(),
         target: target.name.clone(),
         target_file: target.file.display().to_string(),
         issuer: target.issuer.clone(),
@@ -328,7 +372,13 @@ fn list_command(plan: &Path, target: Option<&Path>) -> Result<i32, InputError> {
     let tv = target.as_ref().map(target_variants);
     let selected = select(&loaded.plan, &Selection::default(), tv.as_ref());
     let mut out = anstream::stdout();
-    let _ = writeln!(out, "{} — {} ({} items)", loaded.plan.plan, loaded.plan.title, loaded.plan.items.len());
+    let _ = writeln!(
+        out,
+        "{} — {} ({} items)",
+        loaded.plan.plan,
+        loaded.plan.title,
+        loaded.plan.items.len()
+    );
     for (i, item) in loaded.plan.items.iter().enumerate() {
         let variants: Vec<&str> = selected
             .units
@@ -336,9 +386,25 @@ fn list_command(plan: &Path, target: Option<&Path>) -> Result<i32, InputError> {
             .filter(|u| u.item == i)
             .map(|u| u.variant_label.as_str())
             .collect();
-        let variants = if variants.is_empty() { "(none: no variant applies)".to_owned() } else { variants.join(" | ") };
-        let tags = if item.tags.is_empty() { "-".to_owned() } else { item.tags.join(",") };
-        let _ = writeln!(out, "{}\t{}\t{}\t{}\t{}", item.id.value, item.level.as_str(), tags, variants, item.title);
+        let variants = if variants.is_empty() {
+            "(none: no variant applies)".to_owned()
+        } else {
+            variants.join(" | ")
+        };
+        let tags = if item.tags.is_empty() {
+            "-".to_owned()
+        } else {
+            item.tags.join(",")
+        };
+        let _ = writeln!(
+            out,
+            "{}\t{}\t{}\t{}\t{}",
+            item.id.value,
+            item.level.as_str(),
+            tags,
+            variants,
+            item.title
+        );
     }
     for (v, why) in &selected.variants_not_run {
         let _ = writeln!(out, "variant not run: {v} ({why})");
@@ -349,7 +415,11 @@ fn list_command(plan: &Path, target: Option<&Path>) -> Result<i32, InputError> {
 fn validate_command(plan: &Path, target: Option<&Path>) -> Result<i32, InputError> {
     let redactor = Redactor::new();
     let (loaded, target) = load_both(plan, target, &redactor)?;
-    let selected = select(&loaded.plan, &Selection::default(), target.as_ref().map(target_variants).as_ref());
+    let selected = select(
+        &loaded.plan,
+        &Selection::default(),
+        target.as_ref().map(target_variants).as_ref(),
+    );
     let mut out = anstream::stdout();
     let _ = writeln!(
         out,
@@ -360,11 +430,25 @@ fn validate_command(plan: &Path, target: Option<&Path>) -> Result<i32, InputErro
         selected.units.len()
     );
     if let Some(t) = &target {
-        let _ = writeln!(out, "target {}: issuer {}, {} clients, {} resources", t.file.display(), t.issuer, t.clients.len(), t.resources.len());
+        let _ = writeln!(
+            out,
+            "target {}: issuer {}, {} clients, {} resources",
+            t.file.display(),
+            t.issuer,
+            t.clients.len(),
+            t.resources.len()
+        );
         if selected.units.is_empty() {
-            return Err(InputError::one(Diagnostic::new("no variant of the plan can run against this target").hint(
-                selected.variants_not_run.iter().map(|(v, r)| format!("{v}: {r}")).collect::<Vec<_>>().join("; "),
-            )));
+            return Err(InputError::one(
+                Diagnostic::new("no variant of the plan can run against this target").hint(
+                    selected
+                        .variants_not_run
+                        .iter()
+                        .map(|(v, r)| format!("{v}: {r}"))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                ),
+            ));
         }
     }
     let _ = writeln!(out, "ok");
@@ -383,7 +467,11 @@ fn explain_command(id: &str, plan: Option<&Path>) -> Result<i32, InputError> {
     let mut found = false;
     if let Some(req) = catalogue::get(id) {
         found = true;
-        let _ = writeln!(out, "{}  [{}; testable: {}]", req.id, req.level, req.testable);
+        let _ = writeln!(
+            out,
+            "{}  [{}; testable: {}]",
+            req.id, req.level, req.testable
+        );
         let _ = writeln!(out, "  section:     {}", req.section);
         let _ = writeln!(out, "  requirement: {}", req.requirement);
         let _ = writeln!(out, "  how checked: {}", req.how);
@@ -395,7 +483,13 @@ fn explain_command(id: &str, plan: Option<&Path>) -> Result<i32, InputError> {
                 continue;
             }
             found = true;
-            let _ = writeln!(out, "\nplan item {} ({}, {})", item.id.value, lp.plan.plan, lp.file.display());
+            let _ = writeln!(
+                out,
+                "\nplan item {} ({}, {})",
+                item.id.value,
+                lp.plan.plan,
+                lp.file.display()
+            );
             let _ = writeln!(out, "  title: {}", item.title);
             let _ = writeln!(out, "  level: {}", item.level.as_str());
             let _ = writeln!(out, "  refs:  {}", refs.join(", "));
@@ -412,11 +506,19 @@ fn explain_command(id: &str, plan: Option<&Path>) -> Result<i32, InputError> {
             }
             let _ = writeln!(out, "  sends:");
             for s in &item.flow {
-                let _ = writeln!(out, "    - {}", serde_json::to_string(&s.value).unwrap_or_default());
+                let _ = writeln!(
+                    out,
+                    "    - {}",
+                    serde_json::to_string(&s.value).unwrap_or_default()
+                );
             }
             let _ = writeln!(out, "  expects:");
             for c in &item.expect {
-                let _ = writeln!(out, "    - {}", serde_json::to_string(&c.value).unwrap_or_default());
+                let _ = writeln!(
+                    out,
+                    "    - {}",
+                    serde_json::to_string(&c.value).unwrap_or_default()
+                );
             }
         }
     }
@@ -424,8 +526,15 @@ fn explain_command(id: &str, plan: Option<&Path>) -> Result<i32, InputError> {
         Ok(exit::OK)
     } else {
         let similar = catalogue::similar(id, 3);
-        Err(InputError::one(Diagnostic::new(format!("`{id}` is neither a catalogue id nor a plan item id")).hint(
-            if similar.is_empty() { "ids look like FAPI2-SP-5.3.2.1-8".to_owned() } else { format!("did you mean {}?", similar.join(", ")) },
-        )))
+        Err(InputError::one(
+            Diagnostic::new(format!(
+                "`{id}` is neither a catalogue id nor a plan item id"
+            ))
+            .hint(if similar.is_empty() {
+                "ids look like FAPI2-SP-5.3.2.1-8".to_owned()
+            } else {
+                format!("did you mean {}?", similar.join(", "))
+            }),
+        ))
     }
 }

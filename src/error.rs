@@ -91,7 +91,13 @@ impl fmt::Display for Diagnostic {
         writeln!(f, "error: {}", self.message)?;
         if let Some(loc) = &self.location {
             if loc.line > 0 {
-                writeln!(f, "  --> {}:{}:{}", loc.file.display(), loc.line, loc.column)?;
+                writeln!(
+                    f,
+                    "  --> {}:{}:{}",
+                    loc.file.display(),
+                    loc.line,
+                    loc.column
+                )?;
             } else {
                 writeln!(f, "  --> {}", loc.file.display())?;
             }
@@ -147,7 +153,9 @@ impl std::error::Error for InputError {}
 pub fn read_input(path: &Path, what: &str) -> Result<String, Diagnostic> {
     let bytes = std::fs::read(path).map_err(|e| {
         let hint = match e.kind() {
-            std::io::ErrorKind::NotFound => format!("check the path; the {what} file does not exist"),
+            std::io::ErrorKind::NotFound => {
+                format!("check the path; the {what} file does not exist")
+            }
             std::io::ErrorKind::PermissionDenied => format!("make the {what} file readable"),
             _ => format!("the {what} file must be a readable file"),
         };
@@ -164,7 +172,12 @@ pub fn read_input(path: &Path, what: &str) -> Result<String, Diagnostic> {
 }
 
 /// Turns a serde-saphyr error into a located diagnostic with a hint for the common mistakes.
-pub fn yaml_diagnostic(err: &serde_saphyr::Error, file: &Path, source: &str, what: &str) -> Diagnostic {
+pub fn yaml_diagnostic(
+    err: &serde_saphyr::Error,
+    file: &Path,
+    source: &str,
+    what: &str,
+) -> Diagnostic {
     let raw = err.to_string();
     // serde-saphyr renders its own location prefix and snippet; keep only the message line.
     let message = raw
@@ -195,11 +208,19 @@ pub fn yaml_diagnostic(err: &serde_saphyr::Error, file: &Path, source: &str, wha
     }
 }
 
-/// serde messages sometimes end with ` at line L column C`; the location is printed separately.
+/// serde messages carry `line L column C: ` in front or ` at line L column C` behind; the
+/// location is printed separately, so both are dropped.
 fn strip_location_suffix(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(i) if message[i..].contains("column") => message[..i].to_owned(),
-        _ => message.to_owned(),
+    let mut m = message;
+    if let Some(rest) = m.strip_prefix("line ")
+        && let Some((pos, tail)) = rest.split_once(": ")
+        && pos.contains(" column ")
+    {
+        m = tail;
+    }
+    match m.rfind(" at line ") {
+        Some(i) if m[i..].contains("column") => m[..i].to_owned(),
+        _ => m.to_owned(),
     }
 }
 

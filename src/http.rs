@@ -105,17 +105,21 @@ impl Http {
                 .user_agent(concat!("fapi-harness/", env!("CARGO_PKG_VERSION")))
                 .tls_version_min(reqwest::tls::Version::TLS_1_2);
             if let Some(pem) = &target.ca_bundle {
-                let certs = reqwest::Certificate::from_pem_bundle(pem)
-                    .map_err(|e| Diagnostic::new(format!("ca_bundle does not load: {e}")).in_file(&target.file))?;
+                let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
+                    Diagnostic::new(format!("ca_bundle does not load: {e}")).in_file(&target.file)
+                })?;
                 b = b.tls_certs_only(certs);
             }
             if let Some(id) = identity {
                 let identity = reqwest::Identity::from_pem(id).map_err(|e| {
-                    Diagnostic::new(format!("client certificate does not load: {e}")).in_file(&target.file)
+                    Diagnostic::new(format!("client certificate does not load: {e}"))
+                        .in_file(&target.file)
                 })?;
                 b = b.identity(identity);
             }
-            b.build().map_err(|e| Diagnostic::new(format!("cannot build the HTTP client: {e}")).in_file(&target.file))
+            b.build().map_err(|e| {
+                Diagnostic::new(format!("cannot build the HTTP client: {e}")).in_file(&target.file)
+            })
         };
         let plain = build(None)?;
         let mut with_cert = HashMap::new();
@@ -141,8 +145,15 @@ impl Http {
     /// Sends `spec` (with the named client's certificate, if any), records the exchange and
     /// returns its sequence number and the raw response. A transport failure is recorded, not
     /// returned as an error: it is an observation about the target.
-    pub async fn send(&self, spec: RequestSpec, cert_of: Option<&str>, recorder: &Recorder) -> (u32, Option<RawResponse>) {
-        let client = cert_of.and_then(|n| self.with_cert.get(n)).unwrap_or(&self.plain);
+    pub async fn send(
+        &self,
+        spec: RequestSpec,
+        cert_of: Option<&str>,
+        recorder: &Recorder,
+    ) -> (u32, Option<RawResponse>) {
+        let client = cert_of
+            .and_then(|n| self.with_cert.get(n))
+            .unwrap_or(&self.plain);
         let mut headers = self.extra_headers.clone();
         headers.extend(spec.headers.iter().cloned());
         let mut req = client.request(spec.method.clone(), spec.url.clone());
@@ -166,29 +177,54 @@ impl Http {
         let (raw, meta, error) = match result {
             Ok(Ok((raw, meta))) => (Some(raw), Some(meta), None),
             Ok(Err(e)) => (None, None, Some(describe_error(&e))),
-            Err(_) => (None, None, Some(format!("no complete response within {} s", self.request_timeout.as_secs()))),
+            Err(_) => (
+                None,
+                None,
+                Some(format!(
+                    "no complete response within {} s",
+                    self.request_timeout.as_secs()
+                )),
+            ),
         };
         if let Some(r) = &raw {
             self.register_bearer_values(r);
         }
-        let ex = self.record(&spec, &headers, body_text, raw.as_ref(), meta, error, elapsed_ms);
+        let ex = self.record(
+            &spec,
+            &headers,
+            body_text,
+            raw.as_ref(),
+            meta,
+            error,
+            elapsed_ms,
+        );
         let seq = recorder.push(ex);
         (seq, raw)
     }
 
-    async fn execute(&self, req: reqwest::RequestBuilder) -> Result<(RawResponse, String), reqwest::Error> {
+    async fn execute(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<(RawResponse, String), reqwest::Error> {
         let mut resp = req.send().await?;
         let status = resp.status().as_u16();
         let version = format!("{:?}", resp.version());
         let headers = resp
             .headers()
             .iter()
-            .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect();
         let mut body = Vec::new();
         let mut truncated = false;
         while let Some(chunk) = resp.chunk().await? {
-            let room = usize::try_from(self.max_body).unwrap_or(usize::MAX).saturating_sub(body.len());
+            let room = usize::try_from(self.max_body)
+                .unwrap_or(usize::MAX)
+                .saturating_sub(body.len());
             if chunk.len() > room {
                 body.extend_from_slice(&chunk[..room]);
                 // Stop reading: the rest may be endless. Dropping the response closes the stream.
@@ -222,8 +258,15 @@ impl Http {
             if k.eq_ignore_ascii_case("location")
                 && let Ok(u) = url::Url::parse(v)
             {
-                let fragment_pairs = u.fragment().map(|f| url::form_urlencoded::parse(f.as_bytes()).into_owned().collect::<Vec<_>>());
-                let pairs = u.query_pairs().into_owned().chain(fragment_pairs.into_iter().flatten());
+                let fragment_pairs = u.fragment().map(|f| {
+                    url::form_urlencoded::parse(f.as_bytes())
+                        .into_owned()
+                        .collect::<Vec<_>>()
+                });
+                let pairs = u
+                    .query_pairs()
+                    .into_owned()
+                    .chain(fragment_pairs.into_iter().flatten());
                 for (name, value) in pairs {
                     if BEARER_PARAMS.contains(&name.as_str()) {
                         self.redactor.add_shortened(&value);
@@ -263,7 +306,11 @@ impl Http {
                 status: raw.status,
                 http_version: http_version.clone().unwrap_or_default(),
                 tls_version: None,
-                headers: raw.headers.iter().map(|(k, v)| (r.scrub(k), r.scrub_header(k, v))).collect(),
+                headers: raw
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (r.scrub(k), r.scrub_header(k, v)))
+                    .collect(),
                 body: r.scrub(&text),
                 body_lossy: lossy,
                 body_truncated: raw.truncated,
@@ -281,7 +328,10 @@ impl Http {
             request: RecordedRequest {
                 method: spec.method.to_string(),
                 url: r.scrub(spec.url.as_str()),
-                headers: headers.iter().map(|(k, v)| (r.scrub(k), r.scrub_header(k, v))).collect(),
+                headers: headers
+                    .iter()
+                    .map(|(k, v)| (r.scrub(k), r.scrub_header(k, v)))
+                    .collect(),
                 body: body_text.map(|b| r.scrub(&b)),
             },
             response,
@@ -293,7 +343,9 @@ impl Http {
 }
 
 fn serde_urlencoded_pairs(pairs: &[(String, String)]) -> String {
-    url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
 }
 
 fn url_decoded(s: &str) -> String {

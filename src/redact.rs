@@ -70,7 +70,7 @@ impl Redactor {
             let rep = replacement(&needle);
             inner.rules.push((needle, rep));
         }
-        inner.rules.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        inner.rules.sort_by_key(|r| std::cmp::Reverse(r.0.len()));
     }
 
     /// Replaces every registered value in `text`.
@@ -191,7 +191,10 @@ mod tests {
             r.scrub_header("Set-Cookie", "sid=abc; Path=/; HttpOnly"),
             "sid=[REDACTED]; Path=/; HttpOnly"
         );
-        assert_eq!(r.scrub_header("Authorization", "Basic dXNlcjpwdw=="), "Basic [REDACTED]");
+        assert_eq!(
+            r.scrub_header("Authorization", "Basic dXNlcjpwdw=="),
+            "Basic [REDACTED]"
+        );
         assert_eq!(
             r.scrub_header("Authorization", "DPoP abcdefghijklmnop"),
             "DPoP abcdef…[16 chars]"

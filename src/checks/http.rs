@@ -8,7 +8,7 @@ pub const REQ_HSTS: &str = "FAPI2-SP-5.2.3-1";
 pub const REQ_NO_CORS: &str = "FAPI2-SP-5.2.3-3";
 
 /// The response of `ex`, or an inconclusive finding saying why there is none.
-fn response<'a>(f: Finding, ex: Option<&'a Exchange>) -> Result<(&'a RecordedResponse, Finding), Finding> {
+fn response(f: Finding, ex: Option<&Exchange>) -> Result<(&RecordedResponse, Finding), Finding> {
     let Some(ex) = ex else {
         return Err(f.inconclusive("no request was sent for this check"));
     };
@@ -17,14 +17,20 @@ fn response<'a>(f: Finding, ex: Option<&'a Exchange>) -> Result<(&'a RecordedRes
         Some(r) => Ok((r, f)),
         None => {
             let why = ex.error.as_deref().unwrap_or("no response");
-            Err(f.evidence("error", why).inconclusive(format!("no response from {}: {why}", ex.request.url)))
+            Err(f
+                .evidence("error", why)
+                .inconclusive(format!("no response from {}: {why}", ex.request.url)))
         }
     }
 }
 
 /// The HTTP status is one of `expected`.
 pub fn status_is(name: &str, ex: Option<&Exchange>, expected: &[u16]) -> Finding {
-    let list = expected.iter().map(u16::to_string).collect::<Vec<_>>().join(" or ");
+    let list = expected
+        .iter()
+        .map(u16::to_string)
+        .collect::<Vec<_>>()
+        .join(" or ");
     let f = Finding::new(name).evidence("expected", &list);
     let (r, f) = match response(f, ex) {
         Ok(x) => x,
@@ -40,15 +46,23 @@ pub fn status_is(name: &str, ex: Option<&Exchange>, expected: &[u16]) -> Finding
 
 /// RFC8414-3.2-1 / OIDD-4.2-1: the response is `application/json`.
 pub fn content_type_json(name: &str, ex: Option<&Exchange>) -> Finding {
-    let f = Finding::new(name).requirement(REQ_CONTENT_TYPE).evidence("expected", "application/json");
+    let f = Finding::new(name)
+        .requirement(REQ_CONTENT_TYPE)
+        .evidence("expected", "application/json");
     let (r, f) = match response(f, ex) {
         Ok(x) => x,
         Err(e) => return e,
     };
     match r.media_type() {
-        Some(t) if t == "application/json" => f.evidence("actual", t).held("Content-Type is application/json"),
-        Some(t) => f.evidence("actual", &t).violated(format!("Content-Type is `{t}`, not application/json")),
-        None => f.evidence("actual", "(absent)").violated("response has no Content-Type"),
+        Some(t) if t == "application/json" => f
+            .evidence("actual", t)
+            .held("Content-Type is application/json"),
+        Some(t) => f
+            .evidence("actual", &t)
+            .violated(format!("Content-Type is `{t}`, not application/json")),
+        None => f
+            .evidence("actual", "(absent)")
+            .violated("response has no Content-Type"),
     }
 }
 
@@ -56,18 +70,24 @@ pub fn content_type_json(name: &str, ex: Option<&Exchange>) -> Finding {
 /// `min_max_age`. `includeSubDomains` and `preload` are reported; their absence is not a
 /// violation because a preloaded TLD (e.g. `.bank`) meets the requirement without them.
 pub fn hsts(name: &str, ex: Option<&Exchange>, min_max_age: u64) -> Finding {
-    let f = Finding::new(name).requirement(REQ_HSTS).evidence("expected", format!("max-age >= {min_max_age}"));
+    let f = Finding::new(name)
+        .requirement(REQ_HSTS)
+        .evidence("expected", format!("max-age >= {min_max_age}"));
     let (r, f) = match response(f, ex) {
         Ok(x) => x,
         Err(e) => return e,
     };
     let Some(value) = r.header("strict-transport-security") else {
-        return f.evidence("actual", "(absent)").violated("no Strict-Transport-Security header");
+        return f
+            .evidence("actual", "(absent)")
+            .violated("no Strict-Transport-Security header");
     };
     let f = f.evidence("actual", value);
     let max_age = value.split(';').map(str::trim).find_map(|d| {
         let (k, v) = d.split_once('=')?;
-        k.trim().eq_ignore_ascii_case("max-age").then(|| v.trim().trim_matches('"').parse::<u64>().ok())?
+        k.trim()
+            .eq_ignore_ascii_case("max-age")
+            .then(|| v.trim().trim_matches('"').parse::<u64>().ok())?
     });
     match max_age {
         Some(age) if age >= min_max_age => f.held(format!("HSTS max-age={age}")),
@@ -79,24 +99,35 @@ pub fn hsts(name: &str, ex: Option<&Exchange>, min_max_age: u64) -> Finding {
 /// FAPI2-SP-5.2.3-3: the response grants no cross-origin access: no `Access-Control-Allow-Origin`
 /// (neither `*` nor an echoed origin) and no `Access-Control-Allow-Credentials`.
 pub fn no_cors(name: &str, ex: Option<&Exchange>) -> Finding {
-    let f = Finding::new(name).requirement(REQ_NO_CORS).evidence("expected", "no Access-Control-Allow-* headers");
+    let f = Finding::new(name)
+        .requirement(REQ_NO_CORS)
+        .evidence("expected", "no Access-Control-Allow-* headers");
     let (r, f) = match response(f, ex) {
         Ok(x) => x,
         Err(e) => return e,
     };
-    let granted: Vec<String> = ["access-control-allow-origin", "access-control-allow-credentials"]
-        .iter()
-        .filter_map(|h| r.header(h).map(|v| format!("{h}: {v}")))
-        .collect();
+    let granted: Vec<String> = [
+        "access-control-allow-origin",
+        "access-control-allow-credentials",
+    ]
+    .iter()
+    .filter_map(|h| r.header(h).map(|v| format!("{h}: {v}")))
+    .collect();
     if granted.is_empty() {
         f.evidence("actual", "none").held("no CORS headers")
     } else {
-        f.evidence("actual", granted.join("; ")).violated(format!("CORS allowed: {}", granted.join("; ")))
+        f.evidence("actual", granted.join("; "))
+            .violated(format!("CORS allowed: {}", granted.join("; ")))
     }
 }
 
 /// A header is present, and equals `value` when one is given (case-sensitive value match).
-pub fn header_present(name: &str, ex: Option<&Exchange>, header: &str, value: Option<&str>) -> Finding {
+pub fn header_present(
+    name: &str,
+    ex: Option<&Exchange>,
+    header: &str,
+    value: Option<&str>,
+) -> Finding {
     let f = Finding::new(name).evidence("header", header);
     let f = match value {
         Some(v) => f.evidence("expected", v),
@@ -107,8 +138,12 @@ pub fn header_present(name: &str, ex: Option<&Exchange>, header: &str, value: Op
         Err(e) => return e,
     };
     match (r.header(header), value) {
-        (None, _) => f.evidence("actual", "(absent)").violated(format!("no {header} header")),
-        (Some(a), Some(v)) if a != v => f.evidence("actual", a).violated(format!("{header} is `{a}`, expected `{v}`")),
+        (None, _) => f
+            .evidence("actual", "(absent)")
+            .violated(format!("no {header} header")),
+        (Some(a), Some(v)) if a != v => f
+            .evidence("actual", a)
+            .violated(format!("{header} is `{a}`, expected `{v}`")),
         (Some(a), _) => f.evidence("actual", a).held(format!("{header} present")),
     }
 }
@@ -121,33 +156,61 @@ mod tests {
 
     #[test]
     fn status_is_judges_and_needs_a_response() {
-        assert_eq!(status_is("t", Some(&exchange(1, 200, &[], "")), &[200]).status, Held);
+        assert_eq!(
+            status_is("t", Some(&exchange(1, 200, &[], "")), &[200]).status,
+            Held
+        );
         let f = status_is("t", Some(&exchange(1, 404, &[], "")), &[200, 201]);
         assert_eq!(f.status, Violated);
         assert_eq!(f.message, "HTTP 404 where 200 or 201 was required");
-        assert_eq!(status_is("t", Some(&failed_exchange(1, "refused")), &[200]).status, Inconclusive);
+        assert_eq!(
+            status_is("t", Some(&failed_exchange(1, "refused")), &[200]).status,
+            Inconclusive
+        );
         assert_eq!(status_is("t", None, &[200]).status, Inconclusive);
     }
 
     #[test]
     fn content_type_ignores_parameters() {
-        let ok = exchange(1, 200, &[("Content-Type", "application/json; charset=utf-8")], "{}");
+        let ok = exchange(
+            1,
+            200,
+            &[("Content-Type", "application/json; charset=utf-8")],
+            "{}",
+        );
         assert_eq!(content_type_json("t", Some(&ok)).status, Held);
         let html = exchange(1, 200, &[("content-type", "text/html")], "");
         assert_eq!(content_type_json("t", Some(&html)).status, Violated);
-        assert_eq!(content_type_json("t", Some(&exchange(1, 200, &[], ""))).status, Violated);
-        assert_eq!(content_type_json("t", Some(&failed_exchange(1, "x"))).status, Inconclusive);
+        assert_eq!(
+            content_type_json("t", Some(&exchange(1, 200, &[], ""))).status,
+            Violated
+        );
+        assert_eq!(
+            content_type_json("t", Some(&failed_exchange(1, "x"))).status,
+            Inconclusive
+        );
     }
 
     #[test]
     fn hsts_needs_a_long_max_age() {
-        let ok = exchange(1, 200, &[("Strict-Transport-Security", "max-age=63072000; includeSubDomains; preload")], "");
+        let ok = exchange(
+            1,
+            200,
+            &[(
+                "Strict-Transport-Security",
+                "max-age=63072000; includeSubDomains; preload",
+            )],
+            "",
+        );
         assert_eq!(hsts("t", Some(&ok), 31_536_000).status, Held);
         let short = exchange(1, 200, &[("strict-transport-security", "max-age=300")], "");
         assert_eq!(hsts("t", Some(&short), 31_536_000).status, Violated);
         let garbage = exchange(1, 200, &[("strict-transport-security", "max-age=abc")], "");
         assert_eq!(hsts("t", Some(&garbage), 1).status, Violated);
-        assert_eq!(hsts("t", Some(&exchange(1, 200, &[], "")), 1).status, Violated);
+        assert_eq!(
+            hsts("t", Some(&exchange(1, 200, &[], "")), 1).status,
+            Violated
+        );
         assert_eq!(hsts("t", None, 1).status, Inconclusive);
     }
 
@@ -158,16 +221,34 @@ mod tests {
         assert_eq!(no_cors("t", Some(&star)).status, Violated);
         let creds = exchange(1, 204, &[("access-control-allow-credentials", "true")], "");
         assert_eq!(no_cors("t", Some(&creds)).status, Violated);
-        assert_eq!(no_cors("t", Some(&failed_exchange(1, "x"))).status, Inconclusive);
+        assert_eq!(
+            no_cors("t", Some(&failed_exchange(1, "x"))).status,
+            Inconclusive
+        );
     }
 
     #[test]
     fn header_present_with_and_without_value() {
         let ex = exchange(1, 200, &[("Cache-Control", "no-store")], "");
-        assert_eq!(header_present("t", Some(&ex), "cache-control", None).status, Held);
-        assert_eq!(header_present("t", Some(&ex), "cache-control", Some("no-store")).status, Held);
-        assert_eq!(header_present("t", Some(&ex), "cache-control", Some("no-cache")).status, Violated);
-        assert_eq!(header_present("t", Some(&ex), "pragma", None).status, Violated);
-        assert_eq!(header_present("t", None, "pragma", None).status, Inconclusive);
+        assert_eq!(
+            header_present("t", Some(&ex), "cache-control", None).status,
+            Held
+        );
+        assert_eq!(
+            header_present("t", Some(&ex), "cache-control", Some("no-store")).status,
+            Held
+        );
+        assert_eq!(
+            header_present("t", Some(&ex), "cache-control", Some("no-cache")).status,
+            Violated
+        );
+        assert_eq!(
+            header_present("t", Some(&ex), "pragma", None).status,
+            Violated
+        );
+        assert_eq!(
+            header_present("t", None, "pragma", None).status,
+            Inconclusive
+        );
     }
 }

@@ -4,6 +4,9 @@ use serde_json::{Map, Value};
 
 use super::{Finding, Observations};
 
+/// The key objects of a JWK Set and the exchange it came from.
+type Keys<'a> = (Vec<&'a Map<String, Value>>, Option<u32>);
+
 pub const REQ_PUBLIC_ONLY: &str = "FAPI2-SP-5.4.2-1";
 pub const REQ_UNIQUE_KIDS: &str = "FAPI2-SP-5.4.2-3";
 pub const REQ_RSA_SIZE: &str = "FAPI2-SP-5.4.1-2";
@@ -11,7 +14,7 @@ pub const REQ_RSA_SIZE: &str = "FAPI2-SP-5.4.1-2";
 /// Members that only a private or symmetric JWK has (RFC 7518 §6.2.2, §6.3.2, §6.4; RFC 8037).
 const PRIVATE_MEMBERS: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
-fn keys<'a>(f: &Finding, obs: &'a Observations<'_>) -> Result<(Vec<&'a Map<String, Value>>, Option<u32>), Finding> {
+fn keys<'a>(f: &Finding, obs: &'a Observations<'_>) -> Result<Keys<'a>, Finding> {
     let Some(doc) = obs.jwks else {
         return Err(f.clone().inconclusive("no JWK Set was fetched"));
     };
@@ -23,8 +26,14 @@ fn keys<'a>(f: &Finding, obs: &'a Observations<'_>) -> Result<(Vec<&'a Map<Strin
         )));
     };
     match json.get("keys").and_then(Value::as_array) {
-        Some(arr) => Ok((arr.iter().filter_map(Value::as_object).collect(), doc.exchange)),
-        None => Err(f.clone().on(doc.exchange).inconclusive("JWK Set has no `keys` array")),
+        Some(arr) => Ok((
+            arr.iter().filter_map(Value::as_object).collect(),
+            doc.exchange,
+        )),
+        None => Err(f
+            .clone()
+            .on(doc.exchange)
+            .inconclusive("JWK Set has no `keys` array")),
     }
 }
 
@@ -43,7 +52,10 @@ pub fn well_formed(name: &str, obs: &Observations<'_>) -> Finding {
     };
     let f = f.on(doc.exchange);
     let Some(json) = doc.json.as_ref() else {
-        return f.violated(format!("JWK Set is not JSON ({})", doc.problem.as_deref().unwrap_or("unparsable")));
+        return f.violated(format!(
+            "JWK Set is not JSON ({})",
+            doc.problem.as_deref().unwrap_or("unparsable")
+        ));
     };
     let Some(arr) = json.get("keys").and_then(Value::as_array) else {
         return f.violated("JWK Set has no `keys` array");
@@ -77,7 +89,11 @@ pub fn public_only(name: &str, obs: &Observations<'_>) -> Finding {
         .iter()
         .enumerate()
         .filter_map(|(i, k)| {
-            let members: Vec<&str> = PRIVATE_MEMBERS.iter().copied().filter(|m| k.contains_key(*m)).collect();
+            let members: Vec<&str> = PRIVATE_MEMBERS
+                .iter()
+                .copied()
+                .filter(|m| k.contains_key(*m))
+                .collect();
             (!members.is_empty()).then(|| format!("{} has {}", label(k, i), members.join(",")))
         })
         .collect();
@@ -86,7 +102,10 @@ pub fn public_only(name: &str, obs: &Observations<'_>) -> Finding {
     } else {
         // The private values themselves are never copied into evidence; only member names are.
         f.evidence("private_members", leaks.join("; "))
-            .violated(format!("JWK Set publishes private key material: {}", leaks.join("; ")))
+            .violated(format!(
+                "JWK Set publishes private key material: {}",
+                leaks.join("; ")
+            ))
     }
 }
 
@@ -98,14 +117,22 @@ pub fn unique_kids(name: &str, obs: &Observations<'_>) -> Finding {
         Err(e) => return e,
     };
     let f = f.on(ex);
-    let kids: Vec<&str> = ks.iter().filter_map(|k| k.get("kid").and_then(Value::as_str)).collect();
-    let mut dups: Vec<&str> = kids.iter().copied().filter(|k| kids.iter().filter(|x| *x == k).count() > 1).collect();
+    let kids: Vec<&str> = ks
+        .iter()
+        .filter_map(|k| k.get("kid").and_then(Value::as_str))
+        .collect();
+    let mut dups: Vec<&str> = kids
+        .iter()
+        .copied()
+        .filter(|k| kids.iter().filter(|x| *x == k).count() > 1)
+        .collect();
     dups.sort_unstable();
     dups.dedup();
     if dups.is_empty() {
         f.held(format!("{} kids, all distinct", kids.len()))
     } else {
-        f.evidence("duplicates", dups.join(", ")).violated(format!("kid used more than once: {}", dups.join(", ")))
+        f.evidence("duplicates", dups.join(", "))
+            .violated(format!("kid used more than once: {}", dups.join(", ")))
     }
 }
 
@@ -124,11 +151,18 @@ pub fn key_sizes(name: &str, obs: &Observations<'_>) -> Finding {
         match s("kty") {
             Some("RSA") => {
                 let bits = s("n")
-                    .and_then(|n| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(n.trim_end_matches('=')).ok())
+                    .and_then(|n| {
+                        base64::engine::general_purpose::URL_SAFE_NO_PAD
+                            .decode(n.trim_end_matches('='))
+                            .ok()
+                    })
                     .map(|b| {
                         let first = b.iter().position(|x| *x != 0).unwrap_or(b.len());
                         let len = b.len() - first;
-                        let lead = b.get(first).map(|x| 8 - x.leading_zeros() as usize).unwrap_or(0);
+                        let lead = b
+                            .get(first)
+                            .map(|x| 8 - x.leading_zeros() as usize)
+                            .unwrap_or(0);
                         if len == 0 { 0 } else { (len - 1) * 8 + lead }
                     });
                 match bits {
@@ -139,7 +173,11 @@ pub fn key_sizes(name: &str, obs: &Observations<'_>) -> Finding {
             }
             Some("EC") => match s("crv") {
                 Some("P-256" | "P-384" | "P-521") => {}
-                other => weak.push(format!("{} EC curve {}", label(k, i), other.unwrap_or("(none)"))),
+                other => weak.push(format!(
+                    "{} EC curve {}",
+                    label(k, i),
+                    other.unwrap_or("(none)")
+                )),
             },
             _ => {}
         }
@@ -147,7 +185,8 @@ pub fn key_sizes(name: &str, obs: &Observations<'_>) -> Finding {
     if weak.is_empty() {
         f.held(format!("{} keys meet the size minimums", ks.len()))
     } else {
-        f.evidence("weak", weak.join("; ")).violated(format!("weak keys: {}", weak.join("; ")))
+        f.evidence("weak", weak.join("; "))
+            .violated(format!("weak keys: {}", weak.join("; ")))
     }
 }
 
@@ -168,11 +207,32 @@ mod tests {
 
     #[test]
     fn well_formed_needs_keys_with_kty() {
-        assert_eq!(with_jwks(doc(json!({"keys": [{"kty": "EC"}]})), |o| well_formed("t", o)).status, Held);
-        assert_eq!(with_jwks(doc(json!({"keys": []})), |o| well_formed("t", o)).status, Violated);
-        assert_eq!(with_jwks(doc(json!({"keys": [{"kid": "a"}]})), |o| well_formed("t", o)).status, Violated);
-        assert_eq!(with_jwks(doc(json!({"k": 1})), |o| well_formed("t", o)).status, Violated);
-        assert_eq!(with_jwks(missing_doc(), |o| well_formed("t", o)).status, Violated);
+        assert_eq!(
+            with_jwks(doc(json!({"keys": [{"kty": "EC"}]})), |o| well_formed(
+                "t", o
+            ))
+            .status,
+            Held
+        );
+        assert_eq!(
+            with_jwks(doc(json!({"keys": []})), |o| well_formed("t", o)).status,
+            Violated
+        );
+        assert_eq!(
+            with_jwks(doc(json!({"keys": [{"kid": "a"}]})), |o| well_formed(
+                "t", o
+            ))
+            .status,
+            Violated
+        );
+        assert_eq!(
+            with_jwks(doc(json!({"k": 1})), |o| well_formed("t", o)).status,
+            Violated
+        );
+        assert_eq!(
+            with_jwks(missing_doc(), |o| well_formed("t", o)).status,
+            Violated
+        );
     }
 
     #[test]
@@ -184,8 +244,14 @@ mod tests {
         assert_eq!(f.status, Violated);
         assert!(!format!("{f:?}").contains("SECRETVALUE"));
         let sym = json!({"keys": [{"kty": "oct", "k": "abc"}]});
-        assert_eq!(with_jwks(doc(sym), |o| public_only("t", o)).status, Violated);
-        assert_eq!(with_jwks(missing_doc(), |o| public_only("t", o)).status, Inconclusive);
+        assert_eq!(
+            with_jwks(doc(sym), |o| public_only("t", o)).status,
+            Violated
+        );
+        assert_eq!(
+            with_jwks(missing_doc(), |o| public_only("t", o)).status,
+            Inconclusive
+        );
     }
 
     #[test]
@@ -196,19 +262,29 @@ mod tests {
         assert_eq!(f.message, "kid used more than once: a");
         let ok = json!({"keys": [{"kty": "EC", "kid": "a"}, {"kty": "EC", "kid": "b"}]});
         assert_eq!(with_jwks(doc(ok), |o| unique_kids("t", o)).status, Held);
-        assert_eq!(with_jwks(missing_doc(), |o| unique_kids("t", o)).status, Inconclusive);
+        assert_eq!(
+            with_jwks(missing_doc(), |o| unique_kids("t", o)).status,
+            Inconclusive
+        );
     }
 
     #[test]
     fn rsa_and_ec_sizes() {
         let ok = json!({"keys": [{"kty": "RSA", "n": n_of_bits(2048), "e": "AQAB"}, {"kty": "EC", "crv": "P-256"}]});
         assert_eq!(with_jwks(doc(ok), |o| key_sizes("t", o)).status, Held);
-        let small = json!({"keys": [{"kty": "RSA", "kid": "s", "n": n_of_bits(1024), "e": "AQAB"}]});
+        let small =
+            json!({"keys": [{"kty": "RSA", "kid": "s", "n": n_of_bits(1024), "e": "AQAB"}]});
         let f = with_jwks(doc(small), |o| key_sizes("t", o));
         assert_eq!(f.status, Violated);
         assert_eq!(f.message, "weak keys: kid=s RSA 1024 bits");
         let curve = json!({"keys": [{"kty": "EC", "crv": "secp192r1"}]});
-        assert_eq!(with_jwks(doc(curve), |o| key_sizes("t", o)).status, Violated);
-        assert_eq!(with_jwks(missing_doc(), |o| key_sizes("t", o)).status, Inconclusive);
+        assert_eq!(
+            with_jwks(doc(curve), |o| key_sizes("t", o)).status,
+            Violated
+        );
+        assert_eq!(
+            with_jwks(missing_doc(), |o| key_sizes("t", o)).status,
+            Inconclusive
+        );
     }
 }

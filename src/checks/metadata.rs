@@ -25,7 +25,10 @@ const ENDPOINT_MEMBERS: &[&str] = &[
 ];
 
 /// The metadata object, or an inconclusive finding saying why there is none.
-fn object<'a>(f: &Finding, obs: &'a Observations<'_>) -> Result<(&'a Map<String, Value>, &'a Document), Finding> {
+fn object<'a>(
+    f: &Finding,
+    obs: &'a Observations<'_>,
+) -> Result<(&'a Map<String, Value>, &'a Document), Finding> {
     let Some(meta) = obs.metadata else {
         return Err(f.clone().inconclusive("no metadata document was fetched"));
     };
@@ -52,20 +55,28 @@ fn short(v: &Value) -> String {
 /// RFC8414-3.3-1 / OIDD-4.3-1: the returned `issuer` is identical to the issuer used to build
 /// the metadata URL. Exact string comparison: a trailing slash is a difference (RFC 8414 §3.3).
 pub fn issuer_matches(name: &str, obs: &Observations<'_>) -> Finding {
-    let f = Finding::new(name).requirement(REQ_ISSUER_MATCHES).evidence("expected", obs.expected_issuer);
+    let f = Finding::new(name)
+        .requirement(REQ_ISSUER_MATCHES)
+        .evidence("expected", obs.expected_issuer);
     let (o, doc) = match object(&f, obs) {
         Ok(x) => x,
         Err(e) => return e,
     };
     let f = f.on(doc.exchange);
     match o.get("issuer") {
-        Some(Value::String(s)) if s == obs.expected_issuer => f.evidence("actual", s).held("issuer matches"),
+        Some(Value::String(s)) if s == obs.expected_issuer => {
+            f.evidence("actual", s).held("issuer matches")
+        }
         Some(Value::String(s)) => f.evidence("actual", s).violated(format!(
             "metadata issuer `{s}` differs from the expected `{}`",
             obs.expected_issuer
         )),
-        Some(other) => f.evidence("actual", short(other)).violated("metadata issuer is not a string"),
-        None => f.evidence("actual", "(absent)").violated("metadata has no issuer"),
+        Some(other) => f
+            .evidence("actual", short(other))
+            .violated("metadata issuer is not a string"),
+        None => f
+            .evidence("actual", "(absent)")
+            .violated("metadata has no issuer"),
     }
 }
 
@@ -83,7 +94,9 @@ pub fn issuer_well_formed(name: &str, obs: &Observations<'_>) -> Finding {
     let f = f.evidence("issuer", issuer);
     match url::Url::parse(issuer) {
         Err(e) => f.violated(format!("issuer is not a URL: {e}")),
-        Ok(u) if u.scheme() != "https" => f.violated(format!("issuer uses `{}`, not https", u.scheme())),
+        Ok(u) if u.scheme() != "https" => {
+            f.violated(format!("issuer uses `{}`, not https", u.scheme()))
+        }
         Ok(u) if u.query().is_some() => f.violated("issuer has a query component"),
         Ok(u) if u.fragment().is_some() => f.violated("issuer has a fragment component"),
         Ok(_) => f.held("issuer is an https URL without query or fragment"),
@@ -124,7 +137,11 @@ pub fn endpoints_https(name: &str, obs: &Observations<'_>) -> Finding {
         .filter_map(|m| o.get(*m).map(|v| ((*m).to_owned(), v)))
         .collect();
     if let Some(Value::Object(aliases)) = o.get("mtls_endpoint_aliases") {
-        urls.extend(aliases.iter().map(|(k, v)| (format!("mtls_endpoint_aliases.{k}"), v)));
+        urls.extend(
+            aliases
+                .iter()
+                .map(|(k, v)| (format!("mtls_endpoint_aliases.{k}"), v)),
+        );
     }
     let bad: Vec<String> = urls
         .iter()
@@ -167,20 +184,31 @@ fn listed<'a>(o: &'a Map<String, Value>, member: &str) -> Listed<'a> {
 
 /// A metadata array contains each expected value (e.g. `code_challenge_methods_supported` ∋ S256).
 pub fn member_includes(name: &str, obs: &Observations<'_>, m: &MemberValues) -> Finding {
-    let f = Finding::new(name).evidence("member", &m.member).evidence("expected", m.values.join(", "));
+    let f = Finding::new(name)
+        .evidence("member", &m.member)
+        .evidence("expected", m.values.join(", "));
     let (o, doc) = match object(&f, obs) {
         Ok(x) => x,
         Err(e) => return e,
     };
     let f = f.on(doc.exchange);
     match listed(o, &m.member) {
-        Listed::Absent if m.required.unwrap_or(true) => {
-            f.evidence("actual", "(absent)").violated(format!("metadata has no {}", m.member))
-        }
-        Listed::Absent => f.evidence("actual", "(absent)").held(format!("{} not published", m.member)),
-        Listed::NotAList(v) => f.evidence("actual", short(v)).violated(format!("{} is not an array of strings", m.member)),
+        Listed::Absent if m.required.unwrap_or(true) => f
+            .evidence("actual", "(absent)")
+            .violated(format!("metadata has no {}", m.member)),
+        Listed::Absent => f
+            .evidence("actual", "(absent)")
+            .held(format!("{} not published", m.member)),
+        Listed::NotAList(v) => f
+            .evidence("actual", short(v))
+            .violated(format!("{} is not an array of strings", m.member)),
         Listed::Values(vals) => {
-            let missing: Vec<&str> = m.values.iter().map(String::as_str).filter(|v| !vals.contains(v)).collect();
+            let missing: Vec<&str> = m
+                .values
+                .iter()
+                .map(String::as_str)
+                .filter(|v| !vals.contains(v))
+                .collect();
             let f = f.evidence("actual", vals.join(", "));
             if missing.is_empty() {
                 f.held(format!("{} lists {}", m.member, m.values.join(", ")))
@@ -193,23 +221,37 @@ pub fn member_includes(name: &str, obs: &Observations<'_>, m: &MemberValues) -> 
 
 /// A metadata array lists none of the forbidden values (e.g. no `password` grant).
 pub fn member_excludes(name: &str, obs: &Observations<'_>, m: &MemberValues) -> Finding {
-    let f = Finding::new(name).evidence("member", &m.member).evidence("forbidden", m.values.join(", "));
+    let f = Finding::new(name)
+        .evidence("member", &m.member)
+        .evidence("forbidden", m.values.join(", "));
     let (o, doc) = match object(&f, obs) {
         Ok(x) => x,
         Err(e) => return e,
     };
     let f = f.on(doc.exchange);
     match listed(o, &m.member) {
-        Listed::Absent if m.required.unwrap_or(false) => {
-            f.evidence("actual", "(absent)").violated(format!("metadata has no {}", m.member))
-        }
-        Listed::Absent => f.evidence("actual", "(absent)").held(format!("{} not published", m.member)),
-        Listed::NotAList(v) => f.evidence("actual", short(v)).violated(format!("{} is not an array of strings", m.member)),
+        Listed::Absent if m.required.unwrap_or(false) => f
+            .evidence("actual", "(absent)")
+            .violated(format!("metadata has no {}", m.member)),
+        Listed::Absent => f
+            .evidence("actual", "(absent)")
+            .held(format!("{} not published", m.member)),
+        Listed::NotAList(v) => f
+            .evidence("actual", short(v))
+            .violated(format!("{} is not an array of strings", m.member)),
         Listed::Values(vals) => {
-            let found: Vec<&str> = vals.iter().copied().filter(|v| m.values.iter().any(|x| x == v)).collect();
+            let found: Vec<&str> = vals
+                .iter()
+                .copied()
+                .filter(|v| m.values.iter().any(|x| x == v))
+                .collect();
             let f = f.evidence("actual", vals.join(", "));
             if found.is_empty() {
-                f.held(format!("{} lists none of {}", m.member, m.values.join(", ")))
+                f.held(format!(
+                    "{} lists none of {}",
+                    m.member,
+                    m.values.join(", ")
+                ))
             } else {
                 f.violated(format!("{} lists {}", m.member, found.join(", ")))
             }
@@ -219,25 +261,39 @@ pub fn member_excludes(name: &str, obs: &Observations<'_>, m: &MemberValues) -> 
 
 /// A metadata array lists only allowed values (e.g. auth methods ⊆ private_key_jwt, tls_client_auth).
 pub fn member_subset(name: &str, obs: &Observations<'_>, m: &MemberValues) -> Finding {
-    let f = Finding::new(name).evidence("member", &m.member).evidence("allowed", m.values.join(", "));
+    let f = Finding::new(name)
+        .evidence("member", &m.member)
+        .evidence("allowed", m.values.join(", "));
     let (o, doc) = match object(&f, obs) {
         Ok(x) => x,
         Err(e) => return e,
     };
     let f = f.on(doc.exchange);
     match listed(o, &m.member) {
-        Listed::Absent if m.required.unwrap_or(false) => {
-            f.evidence("actual", "(absent)").violated(format!("metadata has no {}", m.member))
-        }
-        Listed::Absent => f.evidence("actual", "(absent)").held(format!("{} not published", m.member)),
-        Listed::NotAList(v) => f.evidence("actual", short(v)).violated(format!("{} is not an array of strings", m.member)),
+        Listed::Absent if m.required.unwrap_or(false) => f
+            .evidence("actual", "(absent)")
+            .violated(format!("metadata has no {}", m.member)),
+        Listed::Absent => f
+            .evidence("actual", "(absent)")
+            .held(format!("{} not published", m.member)),
+        Listed::NotAList(v) => f
+            .evidence("actual", short(v))
+            .violated(format!("{} is not an array of strings", m.member)),
         Listed::Values(vals) => {
-            let extra: Vec<&str> = vals.iter().copied().filter(|v| !m.values.iter().any(|x| x == v)).collect();
+            let extra: Vec<&str> = vals
+                .iter()
+                .copied()
+                .filter(|v| !m.values.iter().any(|x| x == v))
+                .collect();
             let f = f.evidence("actual", vals.join(", "));
             if extra.is_empty() {
                 f.held(format!("{} lists only allowed values", m.member))
             } else {
-                f.violated(format!("{} lists {} (not allowed)", m.member, extra.join(", ")))
+                f.violated(format!(
+                    "{} lists {} (not allowed)",
+                    m.member,
+                    extra.join(", ")
+                ))
             }
         }
     }
@@ -245,16 +301,28 @@ pub fn member_subset(name: &str, obs: &Observations<'_>, m: &MemberValues) -> Fi
 
 /// A metadata member has exactly this JSON value (e.g. `require_pushed_authorization_requests: true`).
 pub fn member_equals(name: &str, obs: &Observations<'_>, m: &MemberEquals) -> Finding {
-    let f = Finding::new(name).evidence("member", &m.member).evidence("expected", short(&m.value));
+    let f = Finding::new(name)
+        .evidence("member", &m.member)
+        .evidence("expected", short(&m.value));
     let (o, doc) = match object(&f, obs) {
         Ok(x) => x,
         Err(e) => return e,
     };
     let f = f.on(doc.exchange);
     match o.get(&m.member) {
-        Some(v) if *v == m.value => f.evidence("actual", short(v)).held(format!("{} is {}", m.member, short(v))),
-        Some(v) => f.evidence("actual", short(v)).violated(format!("{} is {}, expected {}", m.member, short(v), short(&m.value))),
-        None => f.evidence("actual", "(absent)").violated(format!("metadata has no {}", m.member)),
+        Some(v) if *v == m.value => {
+            f.evidence("actual", short(v))
+                .held(format!("{} is {}", m.member, short(v)))
+        }
+        Some(v) => f.evidence("actual", short(v)).violated(format!(
+            "{} is {}, expected {}",
+            m.member,
+            short(v),
+            short(&m.value)
+        )),
+        None => f
+            .evidence("actual", "(absent)")
+            .violated(format!("metadata has no {}", m.member)),
     }
 }
 
@@ -266,7 +334,10 @@ pub fn no_none_alg(name: &str, obs: &Observations<'_>) -> Finding {
         Err(e) => return e,
     };
     let f = f.on(doc.exchange);
-    let alg_members: Vec<&String> = o.keys().filter(|k| k.ends_with("_alg_values_supported")).collect();
+    let alg_members: Vec<&String> = o
+        .keys()
+        .filter(|k| k.ends_with("_alg_values_supported"))
+        .collect();
     let offenders: Vec<&str> = alg_members
         .iter()
         .filter(|k| matches!(listed(o, k), Listed::Values(v) if v.iter().any(|a| a.eq_ignore_ascii_case("none"))))
@@ -274,7 +345,10 @@ pub fn no_none_alg(name: &str, obs: &Observations<'_>) -> Finding {
         .collect();
     let f = f.evidence("members_checked", alg_members.len());
     if offenders.is_empty() {
-        f.held(format!("none of {} alg lists contains `none`", alg_members.len()))
+        f.held(format!(
+            "none of {} alg lists contains `none`",
+            alg_members.len()
+        ))
     } else {
         f.evidence("offending", offenders.join(", "))
             .violated(format!("`none` listed in {}", offenders.join(", ")))
@@ -299,9 +373,13 @@ mod tests {
 
     #[test]
     fn issuer_matches_exactly() {
-        let ok = with_metadata(doc(json!({"issuer": "https://as.example"})), |o| issuer_matches("t", o));
+        let ok = with_metadata(doc(json!({"issuer": "https://as.example"})), |o| {
+            issuer_matches("t", o)
+        });
         assert_eq!(ok.status, Held);
-        let slash = with_metadata(doc(json!({"issuer": "https://as.example/"})), |o| issuer_matches("t", o));
+        let slash = with_metadata(doc(json!({"issuer": "https://as.example/"})), |o| {
+            issuer_matches("t", o)
+        });
         assert_eq!(slash.status, Violated);
         let absent = with_metadata(doc(json!({})), |o| issuer_matches("t", o));
         assert_eq!(absent.status, Violated);
@@ -318,62 +396,137 @@ mod tests {
             ("https://as.example#f", Violated),
             ("not a url", Violated),
         ] {
-            let f = with_metadata(doc(json!({"issuer": issuer})), |o| issuer_well_formed("t", o));
+            let f = with_metadata(doc(json!({"issuer": issuer})), |o| {
+                issuer_well_formed("t", o)
+            });
             assert_eq!(f.status, status, "{issuer}");
         }
-        assert_eq!(with_metadata(missing_doc(), |o| issuer_well_formed("t", o)).status, Inconclusive);
+        assert_eq!(
+            with_metadata(missing_doc(), |o| issuer_well_formed("t", o)).status,
+            Inconclusive
+        );
     }
 
     #[test]
     fn required_members_lists_what_is_missing() {
         let f = with_metadata(doc(json!({"issuer": "x", "jwks_uri": null})), |o| {
-            required_members("t", o, &["issuer".into(), "jwks_uri".into(), "token_endpoint".into()])
+            required_members(
+                "t",
+                o,
+                &["issuer".into(), "jwks_uri".into(), "token_endpoint".into()],
+            )
         });
         assert_eq!(f.status, Violated);
         assert_eq!(f.message, "metadata lacks jwks_uri, token_endpoint");
-        let ok = with_metadata(doc(json!({"issuer": "x"})), |o| required_members("t", o, &["issuer".into()]));
+        let ok = with_metadata(doc(json!({"issuer": "x"})), |o| {
+            required_members("t", o, &["issuer".into()])
+        });
         assert_eq!(ok.status, Held);
-        assert_eq!(with_metadata(missing_doc(), |o| required_members("t", o, &[])).status, Inconclusive);
+        assert_eq!(
+            with_metadata(missing_doc(), |o| required_members("t", o, &[])).status,
+            Inconclusive
+        );
     }
 
     #[test]
     fn endpoints_https_covers_aliases() {
         let ok = json!({"token_endpoint": "https://a/t", "mtls_endpoint_aliases": {"token_endpoint": "https://m/t"}});
-        assert_eq!(with_metadata(doc(ok), |o| endpoints_https("t", o)).status, Held);
+        assert_eq!(
+            with_metadata(doc(ok), |o| endpoints_https("t", o)).status,
+            Held
+        );
         let bad = json!({"token_endpoint": "https://a/t", "mtls_endpoint_aliases": {"token_endpoint": "http://m/t"}});
         let f = with_metadata(doc(bad), |o| endpoints_https("t", o));
         assert_eq!(f.status, Violated);
-        assert!(f.message.contains("mtls_endpoint_aliases.token_endpoint"), "{}", f.message);
+        assert!(
+            f.message.contains("mtls_endpoint_aliases.token_endpoint"),
+            "{}",
+            f.message
+        );
         let not_string = json!({"jwks_uri": 5});
-        assert_eq!(with_metadata(doc(not_string), |o| endpoints_https("t", o)).status, Violated);
-        assert_eq!(with_metadata(missing_doc(), |o| endpoints_https("t", o)).status, Inconclusive);
+        assert_eq!(
+            with_metadata(doc(not_string), |o| endpoints_https("t", o)).status,
+            Violated
+        );
+        assert_eq!(
+            with_metadata(missing_doc(), |o| endpoints_https("t", o)).status,
+            Inconclusive
+        );
     }
 
     #[test]
     fn includes_excludes_subset() {
         let d = || doc(json!({"m": ["S256", "plain"], "n": "str"}));
-        assert_eq!(with_metadata(d(), |o| member_includes("t", o, &mv("m", &["S256"]))).status, Held);
-        assert_eq!(with_metadata(d(), |o| member_includes("t", o, &mv("m", &["x"]))).status, Violated);
-        assert_eq!(with_metadata(d(), |o| member_includes("t", o, &mv("absent", &["x"]))).status, Violated);
-        assert_eq!(with_metadata(d(), |o| member_includes("t", o, &mv("n", &["x"]))).status, Violated);
-        assert_eq!(with_metadata(d(), |o| member_excludes("t", o, &mv("m", &["plain"]))).status, Violated);
-        assert_eq!(with_metadata(d(), |o| member_excludes("t", o, &mv("m", &["none"]))).status, Held);
-        assert_eq!(with_metadata(d(), |o| member_excludes("t", o, &mv("absent", &["x"]))).status, Held);
-        assert_eq!(with_metadata(d(), |o| member_subset("t", o, &mv("m", &["S256"]))).status, Violated);
-        assert_eq!(with_metadata(d(), |o| member_subset("t", o, &mv("m", &["S256", "plain"]))).status, Held);
+        assert_eq!(
+            with_metadata(d(), |o| member_includes("t", o, &mv("m", &["S256"]))).status,
+            Held
+        );
+        assert_eq!(
+            with_metadata(d(), |o| member_includes("t", o, &mv("m", &["x"]))).status,
+            Violated
+        );
+        assert_eq!(
+            with_metadata(d(), |o| member_includes("t", o, &mv("absent", &["x"]))).status,
+            Violated
+        );
+        assert_eq!(
+            with_metadata(d(), |o| member_includes("t", o, &mv("n", &["x"]))).status,
+            Violated
+        );
+        assert_eq!(
+            with_metadata(d(), |o| member_excludes("t", o, &mv("m", &["plain"]))).status,
+            Violated
+        );
+        assert_eq!(
+            with_metadata(d(), |o| member_excludes("t", o, &mv("m", &["none"]))).status,
+            Held
+        );
+        assert_eq!(
+            with_metadata(d(), |o| member_excludes("t", o, &mv("absent", &["x"]))).status,
+            Held
+        );
+        assert_eq!(
+            with_metadata(d(), |o| member_subset("t", o, &mv("m", &["S256"]))).status,
+            Violated
+        );
+        assert_eq!(
+            with_metadata(d(), |o| member_subset("t", o, &mv("m", &["S256", "plain"]))).status,
+            Held
+        );
         let mut required = mv("absent", &["x"]);
         required.required = Some(true);
-        assert_eq!(with_metadata(d(), |o| member_subset("t", o, &required)).status, Violated);
-        assert_eq!(with_metadata(missing_doc(), |o| member_subset("t", o, &required)).status, Inconclusive);
+        assert_eq!(
+            with_metadata(d(), |o| member_subset("t", o, &required)).status,
+            Violated
+        );
+        assert_eq!(
+            with_metadata(missing_doc(), |o| member_subset("t", o, &required)).status,
+            Inconclusive
+        );
     }
 
     #[test]
     fn equals_compares_json_values() {
-        let m = MemberEquals { member: "r".into(), value: json!(true) };
-        assert_eq!(with_metadata(doc(json!({"r": true})), |o| member_equals("t", o, &m)).status, Held);
-        assert_eq!(with_metadata(doc(json!({"r": "true"})), |o| member_equals("t", o, &m)).status, Violated);
-        assert_eq!(with_metadata(doc(json!({})), |o| member_equals("t", o, &m)).status, Violated);
-        assert_eq!(with_metadata(missing_doc(), |o| member_equals("t", o, &m)).status, Inconclusive);
+        let m = MemberEquals {
+            member: "r".into(),
+            value: json!(true),
+        };
+        assert_eq!(
+            with_metadata(doc(json!({"r": true})), |o| member_equals("t", o, &m)).status,
+            Held
+        );
+        assert_eq!(
+            with_metadata(doc(json!({"r": "true"})), |o| member_equals("t", o, &m)).status,
+            Violated
+        );
+        assert_eq!(
+            with_metadata(doc(json!({})), |o| member_equals("t", o, &m)).status,
+            Violated
+        );
+        assert_eq!(
+            with_metadata(missing_doc(), |o| member_equals("t", o, &m)).status,
+            Inconclusive
+        );
     }
 
     #[test]
@@ -383,7 +536,13 @@ mod tests {
         let bad = json!({"request_object_signing_alg_values_supported": ["PS256", "none"]});
         let f = with_metadata(doc(bad), |o| no_none_alg("t", o));
         assert_eq!(f.status, Violated);
-        assert!(f.message.contains("request_object_signing_alg_values_supported"));
-        assert_eq!(with_metadata(missing_doc(), |o| no_none_alg("t", o)).status, Inconclusive);
+        assert!(
+            f.message
+                .contains("request_object_signing_alg_values_supported")
+        );
+        assert_eq!(
+            with_metadata(missing_doc(), |o| no_none_alg("t", o)).status,
+            Inconclusive
+        );
     }
 }

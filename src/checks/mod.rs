@@ -275,7 +275,10 @@ pub(crate) mod testkit {
                 status,
                 http_version: "HTTP/1.1".into(),
                 tls_version: None,
-                headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+                headers: headers
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
                 body: body.into(),
                 body_lossy: false,
                 body_truncated: false,

@@ -28,9 +28,15 @@ pub fn metadata_url(issuer: &str, document: MetadataDocument) -> Result<url::Url
 /// Turns the exchange of a JSON document fetch into a `Document` for the checks.
 pub fn document_from(url: &str, ex: &Exchange) -> Document {
     let (json, problem) = match &ex.response {
-        None => (None, Some(ex.error.clone().unwrap_or_else(|| "no response".into()))),
+        None => (
+            None,
+            Some(ex.error.clone().unwrap_or_else(|| "no response".into())),
+        ),
         Some(r) if r.status != 200 => (None, Some(format!("HTTP {}", r.status))),
-        Some(r) if r.body_truncated => (None, Some(format!("body larger than the {}-byte cap", r.body_bytes))),
+        Some(r) if r.body_truncated => (
+            None,
+            Some(format!("body larger than the {}-byte cap", r.body_bytes)),
+        ),
         Some(r) => match serde_json::from_str::<Value>(&r.body) {
             Ok(v) if v.is_object() => (Some(v), None),
             Ok(_) => (None, Some("JSON, but not an object".into())),
@@ -52,10 +58,19 @@ mod tests {
     #[test]
     fn openid_appends_and_rfc8414_inserts() {
         let o = metadata_url("https://as.example/tenant/", MetadataDocument::Openid).unwrap();
-        assert_eq!(o.as_str(), "https://as.example/tenant/.well-known/openid-configuration");
+        assert_eq!(
+            o.as_str(),
+            "https://as.example/tenant/.well-known/openid-configuration"
+        );
         let a = metadata_url("https://as.example/tenant", MetadataDocument::Oauth).unwrap();
-        assert_eq!(a.as_str(), "https://as.example/.well-known/oauth-authorization-server/tenant");
+        assert_eq!(
+            a.as_str(),
+            "https://as.example/.well-known/oauth-authorization-server/tenant"
+        );
         let root = metadata_url("https://as.example", MetadataDocument::Oauth).unwrap();
-        assert_eq!(root.as_str(), "https://as.example/.well-known/oauth-authorization-server");
+        assert_eq!(
+            root.as_str(),
+            "https://as.example/.well-known/oauth-authorization-server"
+        );
     }
 }

@@ -53,7 +53,11 @@ mod tests {
     use super::*;
 
     fn jwt(header: &str, claims: &str) -> String {
-        format!("{}.{}.sig", URL_SAFE_NO_PAD.encode(header), URL_SAFE_NO_PAD.encode(claims))
+        format!(
+            "{}.{}.sig",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(claims)
+        )
     }
 
     #[test]
@@ -72,7 +76,10 @@ mod tests {
         let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
         let t = jwt(r#"{"alg":"none"}"#, &deep);
         assert!(find_jwts(&t, "x").is_empty());
-        let huge = jwt(&format!(r#"{{"alg":"none","x":"{}"}}"#, "a".repeat(100_000)), "{}");
+        let huge = jwt(
+            &format!(r#"{{"alg":"none","x":"{}"}}"#, "a".repeat(100_000)),
+            "{}",
+        );
         assert!(find_jwts(&huge, "x").is_empty());
     }
 }

@@ -132,7 +132,9 @@ impl Endpoint {
         match self {
             Endpoint::AuthorizationEndpoint => Some("authorization_endpoint"),
             Endpoint::TokenEndpoint => Some("token_endpoint"),
-            Endpoint::PushedAuthorizationRequestEndpoint => Some("pushed_authorization_request_endpoint"),
+            Endpoint::PushedAuthorizationRequestEndpoint => {
+                Some("pushed_authorization_request_endpoint")
+            }
             Endpoint::JwksUri => Some("jwks_uri"),
             Endpoint::UserinfoEndpoint => Some("userinfo_endpoint"),
             Endpoint::IntrospectionEndpoint => Some("introspection_endpoint"),

@@ -28,12 +28,17 @@ pub const BUILTIN: &[(&str, &str)] = &[(
 /// Loads a plan file, or a built-in plan by name when no such file exists.
 pub fn load_plan(path: &Path) -> Result<LoadedPlan, InputError> {
     let name = path.to_string_lossy();
-    let builtin = BUILTIN.iter().find(|(n, _)| *n == name || format!("test-plans/{n}.yaml") == name);
+    let builtin = BUILTIN
+        .iter()
+        .find(|(n, _)| *n == name || format!("test-plans/{n}.yaml") == name);
     let source = match builtin {
         Some((_, src)) if !path.exists() => (*src).to_owned(),
         _ => read_input(path, "plan").map_err(|d| {
             let names: Vec<&str> = BUILTIN.iter().map(|(n, _)| *n).collect();
-            d.hint(format!("give a plan file, or a built-in plan: {}", names.join(", ")))
+            d.hint(format!(
+                "give a plan file, or a built-in plan: {}",
+                names.join(", ")
+            ))
         })?,
     };
     let plan: Plan = serde_saphyr::from_str(&source)
@@ -45,18 +50,29 @@ pub fn load_plan(path: &Path) -> Result<LoadedPlan, InputError> {
             file: path.to_path_buf(),
         })
     } else {
-        Err(InputError { diagnostics: problems })
+        Err(InputError {
+            diagnostics: problems,
+        })
     }
 }
 
 fn at<T>(s: &Spanned<T>, d: Diagnostic, file: &Path, source: &str) -> Diagnostic {
-    d.at(file, s.referenced.line(), s.referenced.column(), Some(source))
+    d.at(
+        file,
+        s.referenced.line(),
+        s.referenced.column(),
+        Some(source),
+    )
 }
 
 fn validate(plan: &Plan, file: &Path, source: &str) -> Vec<Diagnostic> {
     let mut problems = Vec::new();
     if plan.items.is_empty() {
-        problems.push(Diagnostic::new("plan has no items").in_file(file).hint("add at least one entry under `items:`"));
+        problems.push(
+            Diagnostic::new("plan has no items")
+                .in_file(file)
+                .hint("add at least one entry under `items:`"),
+        );
     }
     let mut seen: HashMap<String, u64> = HashMap::new();
     for item in &plan.items {
@@ -75,8 +91,15 @@ fn validate_item(
 ) {
     let id = item.id.value.as_str();
     if id.is_empty() || id.chars().any(char::is_whitespace) {
-        problems.push(at(&item.id, Diagnostic::new(format!("item id `{id}` is empty or has white space")), file, source)
-            .hint("ids are catalogue-style tokens, e.g. FAPI2-SP-5.3.2.1-1"));
+        problems.push(
+            at(
+                &item.id,
+                Diagnostic::new(format!("item id `{id}` is empty or has white space")),
+                file,
+                source,
+            )
+            .hint("ids are catalogue-style tokens, e.g. FAPI2-SP-5.3.2.1-1"),
+        );
     }
     if let Some(first_line) = seen.get(id) {
         problems.push(
@@ -98,23 +121,63 @@ fn validate_item(
             } else {
                 format!("did you mean {}?", similar.join(", "))
             };
-            problems.push(at(r, Diagnostic::new(format!("unknown requirement id `{}` in refs of `{id}`", r.value)), file, source).hint(hint));
+            problems.push(
+                at(
+                    r,
+                    Diagnostic::new(format!(
+                        "unknown requirement id `{}` in refs of `{id}`",
+                        r.value
+                    )),
+                    file,
+                    source,
+                )
+                .hint(hint),
+            );
         }
     }
     if item.title.trim().is_empty() {
-        problems.push(at(&item.id, Diagnostic::new(format!("item `{id}` has an empty title")), file, source).hint("give a one-line title"));
+        problems.push(
+            at(
+                &item.id,
+                Diagnostic::new(format!("item `{id}` has an empty title")),
+                file,
+                source,
+            )
+            .hint("give a one-line title"),
+        );
     }
     if let Some(problem) = applies_outside_matrix(&item.applies, &plan.variants) {
-        problems.push(at(&item.id, Diagnostic::new(format!("item `{id}`: {problem}")), file, source)
-            .hint("`applies` may only narrow the plan's `variants`; otherwise the item never runs"));
+        problems.push(
+            at(
+                &item.id,
+                Diagnostic::new(format!("item `{id}`: {problem}")),
+                file,
+                source,
+            )
+            .hint("`applies` may only narrow the plan's `variants`; otherwise the item never runs"),
+        );
     }
     if item.flow.is_empty() {
-        problems.push(at(&item.id, Diagnostic::new(format!("item `{id}` has an empty flow")), file, source)
-            .hint("list the steps the item sends, e.g. `- discovery: {}`"));
+        problems.push(
+            at(
+                &item.id,
+                Diagnostic::new(format!("item `{id}` has an empty flow")),
+                file,
+                source,
+            )
+            .hint("list the steps the item sends, e.g. `- discovery: {}`"),
+        );
     }
     if item.expect.is_empty() {
-        problems.push(at(&item.id, Diagnostic::new(format!("item `{id}` has no checks under expect")), file, source)
-            .hint("an item without a check can never fail; add at least one"));
+        problems.push(
+            at(
+                &item.id,
+                Diagnostic::new(format!("item `{id}` has no checks under expect")),
+                file,
+                source,
+            )
+            .hint("an item without a check can never fail; add at least one"),
+        );
     }
     let kinds: Vec<_> = item.flow.iter().map(|s| s.value.kind()).collect();
     for check in &item.expect {
@@ -122,24 +185,74 @@ fn validate_item(
             && !kinds.contains(&needed)
         {
             problems.push(
-                at(check, Diagnostic::new(format!("check `{}` in `{id}` needs a `{}` step in the flow", check.value.name(), needed.as_str())), file, source)
-                    .hint(format!("add `- {}` to the item's flow, or drop the check", needed.as_str())),
+                at(
+                    check,
+                    Diagnostic::new(format!(
+                        "check `{}` in `{id}` needs a `{}` step in the flow",
+                        check.value.name(),
+                        needed.as_str()
+                    )),
+                    file,
+                    source,
+                )
+                .hint(format!(
+                    "add `- {}` to the item's flow, or drop the check",
+                    needed.as_str()
+                )),
             );
         }
     }
     let none_requested = item.expect.iter().all(|c| c.value.needs_step().is_none());
-    if none_requested && !kinds.iter().any(|k| *k != crate::fapi::step::StepKind::Wait) {
-        problems.push(at(&item.id, Diagnostic::new(format!("item `{id}` sends no request")), file, source)
-            .hint("checks judge exchanges; add a discovery, fetch_jwks or request step"));
+    if none_requested
+        && !kinds
+            .iter()
+            .any(|k| *k != crate::fapi::step::StepKind::Wait)
+    {
+        problems.push(
+            at(
+                &item.id,
+                Diagnostic::new(format!("item `{id}` sends no request")),
+                file,
+                source,
+            )
+            .hint("checks judge exchanges; add a discovery, fetch_jwks or request step"),
+        );
     }
 }
 
 fn applies_outside_matrix(applies: &VariantMatrix, matrix: &VariantMatrix) -> Option<String> {
-    fn outside<T: PartialEq + Copy>(a: &[T], m: &[T], name: &str, show: impl Fn(T) -> &'static str) -> Option<String> {
-        let bad: Vec<&str> = a.iter().copied().filter(|v| !m.contains(v)).map(&show).collect();
-        (!bad.is_empty()).then(|| format!("applies.{name} names {} which the plan's variants do not include", bad.join(", ")))
+    fn outside<T: PartialEq + Copy>(
+        a: &[T],
+        m: &[T],
+        name: &str,
+        show: impl Fn(T) -> &'static str,
+    ) -> Option<String> {
+        let bad: Vec<&str> = a
+            .iter()
+            .copied()
+            .filter(|v| !m.contains(v))
+            .map(&show)
+            .collect();
+        (!bad.is_empty()).then(|| {
+            format!(
+                "applies.{name} names {} which the plan's variants do not include",
+                bad.join(", ")
+            )
+        })
     }
-    outside(&applies.client_auth, &matrix.client_auth, "client_auth", |v| v.as_str())
-        .or_else(|| outside(&applies.sender_constraint, &matrix.sender_constraint, "sender_constraint", |v| v.as_str()))
-        .or_else(|| outside(&applies.openid, &matrix.openid, "openid", |v| v.as_str()))
+    outside(
+        &applies.client_auth,
+        &matrix.client_auth,
+        "client_auth",
+        |v| v.as_str(),
+    )
+    .or_else(|| {
+        outside(
+            &applies.sender_constraint,
+            &matrix.sender_constraint,
+            "sender_constraint",
+            |v| v.as_str(),
+        )
+    })
+    .or_else(|| outside(&applies.openid, &matrix.openid, "openid", |v| v.as_str()))
 }

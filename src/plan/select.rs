@@ -52,28 +52,38 @@ pub struct TargetVariants {
 
 /// Parses `--variant key=value`.
 pub fn parse_variant_arg(arg: &str, into: &mut VariantMatrix) -> Result<(), Diagnostic> {
-    let (key, value) = arg
-        .split_once('=')
-        .ok_or_else(|| Diagnostic::new(format!("--variant `{arg}` is not key=value")).hint("e.g. --variant client_auth=private_key_jwt"))?;
+    let (key, value) = arg.split_once('=').ok_or_else(|| {
+        Diagnostic::new(format!("--variant `{arg}` is not key=value"))
+            .hint("e.g. --variant client_auth=private_key_jwt")
+    })?;
     let unknown_value = |valid: &[&str]| {
-        Diagnostic::new(format!("--variant {key}: unknown value `{value}`")).hint(format!("valid values: {}", valid.join(", ")))
+        Diagnostic::new(format!("--variant {key}: unknown value `{value}`"))
+            .hint(format!("valid values: {}", valid.join(", ")))
     };
     match key {
         "client_auth" => {
             let v = ClientAuth::ALL.into_iter().find(|c| c.as_str() == value);
-            into.client_auth.push(v.ok_or_else(|| unknown_value(&ClientAuth::ALL.map(ClientAuth::as_str)))?);
+            into.client_auth
+                .push(v.ok_or_else(|| unknown_value(&ClientAuth::ALL.map(ClientAuth::as_str)))?);
         }
         "sender_constraint" => {
-            let v = SenderConstraint::ALL.into_iter().find(|c| c.as_str() == value);
-            into.sender_constraint.push(v.ok_or_else(|| unknown_value(&SenderConstraint::ALL.map(SenderConstraint::as_str)))?);
+            let v = SenderConstraint::ALL
+                .into_iter()
+                .find(|c| c.as_str() == value);
+            into.sender_constraint.push(v.ok_or_else(|| {
+                unknown_value(&SenderConstraint::ALL.map(SenderConstraint::as_str))
+            })?);
         }
         "openid" => {
             let v = OpenidMode::ALL.into_iter().find(|c| c.as_str() == value);
-            into.openid.push(v.ok_or_else(|| unknown_value(&OpenidMode::ALL.map(OpenidMode::as_str)))?);
+            into.openid
+                .push(v.ok_or_else(|| unknown_value(&OpenidMode::ALL.map(OpenidMode::as_str)))?);
         }
         _ => {
-            return Err(Diagnostic::new(format!("--variant: unknown dimension `{key}`"))
-                .hint("valid dimensions: client_auth, sender_constraint, openid"));
+            return Err(
+                Diagnostic::new(format!("--variant: unknown dimension `{key}`"))
+                    .hint("valid dimensions: client_auth, sender_constraint, openid"),
+            );
         }
     }
     Ok(())
@@ -81,7 +91,10 @@ pub fn parse_variant_arg(arg: &str, into: &mut VariantMatrix) -> Result<(), Diag
 
 /// Parses `--shard K/N` (1-based K).
 pub fn parse_shard(arg: &str) -> Result<(usize, usize), Diagnostic> {
-    let bad = || Diagnostic::new(format!("--shard `{arg}` is not K/N with 1 <= K <= N")).hint("e.g. --shard 2/4 runs the second of four shards");
+    let bad = || {
+        Diagnostic::new(format!("--shard `{arg}` is not K/N with 1 <= K <= N"))
+            .hint("e.g. --shard 2/4 runs the second of four shards")
+    };
     let (k, n) = arg.split_once('/').ok_or_else(bad)?;
     let k: usize = k.trim().parse().map_err(|_| bad())?;
     let n: usize = n.trim().parse().map_err(|_| bad())?;
@@ -92,7 +105,9 @@ pub fn parse_shard(arg: &str) -> Result<(usize, usize), Diagnostic> {
 }
 
 fn matches_any(patterns: &[String], id: &str) -> bool {
-    patterns.iter().any(|p| wildmatch::WildMatch::new(p).matches(id))
+    patterns
+        .iter()
+        .any(|p| wildmatch::WildMatch::new(p).matches(id))
 }
 
 fn item_selected(item: &Item, sel: &Selection) -> bool {
@@ -101,6 +116,37 @@ fn item_selected(item: &Item, sel: &Selection) -> bool {
         && !matches_any(&sel.skip, id)
         && (sel.tags.is_empty() || item.tags.iter().any(|t| sel.tags.contains(t)))
         && !item.tags.iter().any(|t| sel.skip_tags.contains(t))
+}
+
+/// The label of a `once` item: the restriction it applies under, or `all`.
+fn once_label(applies: &VariantMatrix) -> String {
+    let mut parts = Vec::new();
+    let mut dim = |name: &str, values: Vec<&str>| {
+        if !values.is_empty() {
+            parts.push(format!("{name}={}", values.join("|")));
+        }
+    };
+    dim(
+        "client_auth",
+        applies.client_auth.iter().map(|v| v.as_str()).collect(),
+    );
+    dim(
+        "sender_constraint",
+        applies
+            .sender_constraint
+            .iter()
+            .map(|v| v.as_str())
+            .collect(),
+    );
+    dim(
+        "openid",
+        applies.openid.iter().map(|v| v.as_str()).collect(),
+    );
+    if parts.is_empty() {
+        "all".to_owned()
+    } else {
+        parts.join(",")
+    }
 }
 
 /// Expands the plan into units: variants in matrix order, items in plan order within each.
@@ -123,7 +169,10 @@ pub fn select(plan: &Plan, sel: &Selection, target: Option<&TargetVariants>) -> 
                 && !t.sender_constraint.is_empty()
                 && !t.sender_constraint.contains(&sc)
             {
-                variants_not_run.push((v.label(), format!("target does not support {}", sc.as_str())));
+                variants_not_run.push((
+                    v.label(),
+                    format!("target does not support {}", sc.as_str()),
+                ));
                 continue;
             }
         }
@@ -158,7 +207,11 @@ pub fn select(plan: &Plan, sel: &Selection, target: Option<&TargetVariants>) -> 
                 index: this,
                 item: i,
                 variant: v.clone(),
-                variant_label: if item.once { "all".to_owned() } else { v.label() },
+                variant_label: if item.once {
+                    once_label(&item.applies)
+                } else {
+                    v.label()
+                },
             });
         }
     }
@@ -211,7 +264,10 @@ items:
 "#;
 
     fn ids(s: &Selected, p: &Plan) -> Vec<String> {
-        s.units.iter().map(|u| format!("{}@{}", p.items[u.item].id.value, u.variant_label)).collect()
+        s.units
+            .iter()
+            .map(|u| format!("{}@{}", p.items[u.item].id.value, u.variant_label))
+            .collect()
     }
 
     #[test]
@@ -227,12 +283,23 @@ items:
     #[test]
     fn shards_partition_exactly() {
         let p = plan(PLAN);
-        let all: Vec<usize> = select(&p, &Selection::default(), None).units.iter().map(|u| u.index).collect();
+        let all: Vec<usize> = select(&p, &Selection::default(), None)
+            .units
+            .iter()
+            .map(|u| u.index)
+            .collect();
         for n in 1..=4 {
             let mut union: Vec<usize> = (1..=n)
                 .flat_map(|k| {
-                    let sel = Selection { shard: Some((k, n)), ..Default::default() };
-                    select(&p, &sel, None).units.into_iter().map(|u| u.index).collect::<Vec<_>>()
+                    let sel = Selection {
+                        shard: Some((k, n)),
+                        ..Default::default()
+                    };
+                    select(&p, &sel, None)
+                        .units
+                        .into_iter()
+                        .map(|u| u.index)
+                        .collect::<Vec<_>>()
                 })
                 .collect();
             union.sort();
@@ -243,11 +310,18 @@ items:
     #[test]
     fn filters_fast_and_target() {
         let p = plan(PLAN);
-        let sel = Selection { fast: true, skip: vec!["A".into()], ..Default::default() };
+        let sel = Selection {
+            fast: true,
+            skip: vec!["A".into()],
+            ..Default::default()
+        };
         let s = select(&p, &sel, None);
         assert_eq!(s.slow_excluded, 2);
         assert!(ids(&s, &p).iter().all(|i| i.starts_with("C@")));
-        let t = TargetVariants { client_auth: vec![ClientAuth::PrivateKeyJwt], sender_constraint: vec![SenderConstraint::Dpop] };
+        let t = TargetVariants {
+            client_auth: vec![ClientAuth::PrivateKeyJwt],
+            sender_constraint: vec![SenderConstraint::Dpop],
+        };
         let s = select(&p, &Selection::default(), Some(&t));
         assert_eq!(s.variants.len(), 1);
         assert_eq!(s.variants_not_run.len(), 3);
@@ -262,7 +336,13 @@ items:
         let mut m = VariantMatrix::default();
         parse_variant_arg("client_auth=tls_client_auth", &mut m).unwrap();
         assert_eq!(m.client_auth, vec![ClientAuth::TlsClientAuth]);
-        assert!(parse_variant_arg("client_auth=basic", &mut m).unwrap_err().hint.unwrap().contains("private_key_jwt"));
+        assert!(
+            parse_variant_arg("client_auth=basic", &mut m)
+                .unwrap_err()
+                .hint
+                .unwrap()
+                .contains("private_key_jwt")
+        );
         assert!(parse_variant_arg("colour=red", &mut m).is_err());
         assert!(parse_variant_arg("nokey", &mut m).is_err());
         assert_eq!(parse_shard("2/4").unwrap(), (2, 4));

@@ -101,7 +101,11 @@ impl Console {
                     b.set_message(key.id.clone());
                 }
             }
-            Event::ItemWaiting { key, seconds, reason } => {
+            Event::ItemWaiting {
+                key,
+                seconds,
+                reason,
+            } => {
                 if self.verbosity != Verbosity::Quiet {
                     self.line(&format!("  … {} waits {seconds} s: {reason}", key.id));
                 }
@@ -127,7 +131,8 @@ impl Console {
         }
         let o = r.outcome;
         if o != Outcome::Pass {
-            self.notable.push((o, r.key.id.clone(), r.key.variant.clone(), r.reason.clone()));
+            self.notable
+                .push((o, r.key.id.clone(), r.key.variant.clone(), r.reason.clone()));
         }
         let show = match self.verbosity {
             Verbosity::Quiet => false,
@@ -178,11 +183,23 @@ impl Console {
                 }
             })
             .collect();
-        text.push_str(&format!("{} items in {secs:.1} s: {}\n", stats.total, counts.join(", ")));
-        for wanted in [Outcome::Fail, Outcome::Error, Outcome::Warn, Outcome::Review] {
+        text.push_str(&format!(
+            "{} items in {secs:.1} s: {}\n",
+            stats.total,
+            counts.join(", ")
+        ));
+        for wanted in [
+            Outcome::Fail,
+            Outcome::Error,
+            Outcome::Warn,
+            Outcome::Review,
+        ] {
             for (o, id, variant, reason) in self.notable.iter().filter(|n| n.0 == wanted) {
                 let s = style(*o);
-                text.push_str(&format!("  {s}{:<6}{s:#} {id} [{variant}]: {reason}\n", o.as_str()));
+                text.push_str(&format!(
+                    "  {s}{:<6}{s:#} {id} [{variant}]: {reason}\n",
+                    o.as_str()
+                ));
             }
         }
         if slow_excluded > 0 {

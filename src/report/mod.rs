@@ -39,7 +39,7 @@ impl Aggregator {
     pub fn handle(&mut self, event: &Event) -> Option<RunRecord> {
         match event {
             Event::RunStarted { meta, .. } => {
-                self.meta = Some(meta.clone());
+                self.meta = Some((**meta).clone());
                 None
             }
             Event::ItemStarted { .. } | Event::ItemWaiting { .. } => None,

@@ -117,7 +117,7 @@ impl RunStats {
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     RunStarted {
-        meta: RunMeta,
+        meta: Box<RunMeta>,
         /// Units of work that will run (items × variants after selection).
         total: usize,
     },

@@ -46,7 +46,9 @@ pub async fn execute(
             }
         };
         if let Err(blocked) = result {
-            findings.push(Finding::new(&format!("step:{}", step.kind().as_str())).inconclusive(blocked));
+            findings.push(
+                Finding::new(&format!("step:{}", step.kind().as_str())).inconclusive(blocked),
+            );
             break;
         }
     }
@@ -74,8 +76,15 @@ async fn shared_document(
     let fetched = cell
         .get_or_init(|| async {
             let scratch = Recorder::new();
-            let (seq, _) = ctx.http.send(RequestSpec::get(label, url.clone()), None, &scratch).await;
-            let exchange = scratch.snapshot().into_iter().find(|e| e.seq == seq).expect("the exchange just recorded");
+            let (seq, _) = ctx
+                .http
+                .send(RequestSpec::get(label, url.clone()), None, &scratch)
+                .await;
+            let exchange = scratch
+                .snapshot()
+                .into_iter()
+                .find(|e| e.seq == seq)
+                .expect("the exchange just recorded");
             let doc = document_from(url.as_str(), &exchange);
             Fetched { exchange, doc }
         })
@@ -86,12 +95,25 @@ async fn shared_document(
     doc
 }
 
-async fn discovery(ctx: &RunContext, document: MetadataDocument, recorder: &Recorder, state: &mut State) -> Result<(), String> {
+async fn discovery(
+    ctx: &RunContext,
+    document: MetadataDocument,
+    recorder: &Recorder,
+    state: &mut State,
+) -> Result<(), String> {
     let url = match (&ctx.target.discovery_url, document) {
         (Some(u), MetadataDocument::Openid) => u.clone(),
-        _ => metadata_url(&ctx.target.issuer, document).map_err(|e| format!("issuer is not a URL: {e}"))?,
+        _ => metadata_url(&ctx.target.issuer, document)
+            .map_err(|e| format!("issuer is not a URL: {e}"))?,
     };
-    let doc = shared_document(ctx, DocKey::Metadata(document), format!("discovery ({})", document.as_str()), url, recorder).await;
+    let doc = shared_document(
+        ctx,
+        DocKey::Metadata(document),
+        format!("discovery ({})", document.as_str()),
+        url,
+        recorder,
+    )
+    .await;
     if let Some(seq) = doc.exchange {
         state.last_by_step.insert(StepKind::Discovery, seq);
     }
@@ -100,7 +122,11 @@ async fn discovery(ctx: &RunContext, document: MetadataDocument, recorder: &Reco
 }
 
 /// The metadata, fetching the OpenID document implicitly when the flow has not fetched one.
-async fn ensure_metadata(ctx: &RunContext, recorder: &Recorder, state: &mut State) -> Result<(), String> {
+async fn ensure_metadata(
+    ctx: &RunContext,
+    recorder: &Recorder,
+    state: &mut State,
+) -> Result<(), String> {
     if state.metadata.is_none() {
         let saved = state.last_by_step.get(&StepKind::Discovery).copied();
         discovery(ctx, MetadataDocument::Openid, recorder, state).await?;
@@ -116,16 +142,33 @@ async fn ensure_metadata(ctx: &RunContext, recorder: &Recorder, state: &mut Stat
 fn metadata_url_member(state: &State, member: &str) -> Result<url::Url, String> {
     let meta = state.metadata.as_ref().ok_or("no metadata")?;
     let json = meta.doc.json.as_ref().ok_or_else(|| {
-        format!("metadata unavailable ({}), so `{member}` is unknown", meta.doc.problem.as_deref().unwrap_or("unparsable"))
+        format!(
+            "metadata unavailable ({}), so `{member}` is unknown",
+            meta.doc.problem.as_deref().unwrap_or("unparsable")
+        )
     })?;
-    let value = json.get(member).and_then(|v| v.as_str()).ok_or_else(|| format!("metadata has no `{member}`"))?;
+    let value = json
+        .get(member)
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| format!("metadata has no `{member}`"))?;
     url::Url::parse(value).map_err(|e| format!("metadata `{member}` is not a URL: {e}"))
 }
 
-async fn fetch_jwks(ctx: &RunContext, recorder: &Recorder, state: &mut State) -> Result<(), String> {
+async fn fetch_jwks(
+    ctx: &RunContext,
+    recorder: &Recorder,
+    state: &mut State,
+) -> Result<(), String> {
     ensure_metadata(ctx, recorder, state).await?;
     let url = metadata_url_member(state, "jwks_uri")?;
-    let doc = shared_document(ctx, DocKey::Jwks, "fetch JWK Set (jwks_uri)".into(), url, recorder).await;
+    let doc = shared_document(
+        ctx,
+        DocKey::Jwks,
+        "fetch JWK Set (jwks_uri)".into(),
+        url,
+        recorder,
+    )
+    .await;
     if let Some(seq) = doc.exchange {
         state.last_by_step.insert(StepKind::FetchJwks, seq);
     }
@@ -133,7 +176,12 @@ async fn fetch_jwks(ctx: &RunContext, recorder: &Recorder, state: &mut State) ->
     Ok(())
 }
 
-async fn request(ctx: &RunContext, r: &RequestStep, recorder: &Recorder, state: &mut State) -> Result<(), String> {
+async fn request(
+    ctx: &RunContext,
+    r: &RequestStep,
+    recorder: &Recorder,
+    state: &mut State,
+) -> Result<(), String> {
     let url = match r.endpoint {
         Endpoint::Resource => ctx
             .target
@@ -143,16 +191,23 @@ async fn request(ctx: &RunContext, r: &RequestStep, recorder: &Recorder, state: 
             .ok_or("target has no resources")?,
         other => {
             ensure_metadata(ctx, recorder, state).await?;
-            let member = other.metadata_member().ok_or("endpoint has no metadata member")?;
+            let member = other
+                .metadata_member()
+                .ok_or("endpoint has no metadata member")?;
             metadata_url_member(state, member)?
         }
     };
-    let method = reqwest::Method::from_bytes(r.method.as_str().as_bytes()).map_err(|e| e.to_string())?;
+    let method =
+        reqwest::Method::from_bytes(r.method.as_str().as_bytes()).map_err(|e| e.to_string())?;
     let spec = RequestSpec {
         label: format!("{} {}", r.method.as_str(), r.endpoint.as_str()),
         method,
         url,
-        headers: r.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        headers: r
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
         body: None,
     };
     let (seq, _) = ctx.http.send(spec, None, recorder).await;
@@ -165,7 +220,10 @@ async fn wait(w: &WaitStep, key: &ItemKey, events: &UnboundedSender<Event>) {
     let _ = events.send(Event::ItemWaiting {
         key: key.clone(),
         seconds: w.seconds,
-        reason: w.reason.clone().unwrap_or_else(|| "deliberate wait".to_owned()),
+        reason: w
+            .reason
+            .clone()
+            .unwrap_or_else(|| "deliberate wait".to_owned()),
     });
     tokio::time::sleep(Duration::from_secs(w.seconds)).await;
 }

@@ -64,7 +64,11 @@ fn item_info(item: &Item) -> ItemInfo {
         requirements: item
             .refs
             .iter()
-            .map(|r| catalogue::get(&r.value).map(|c| c.requirement.clone()).unwrap_or_default())
+            .map(|r| {
+                catalogue::get(&r.value)
+                    .map(|c| c.requirement.clone())
+                    .unwrap_or_default()
+            })
             .collect(),
         oidf: item.oidf.clone(),
         tags: item.tags.clone(),
@@ -111,7 +115,7 @@ pub async fn run(
     let started = Instant::now();
     let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
     sink(&Event::RunStarted {
-        meta,
+        meta: Box::new(meta),
         total: selected.units.len(),
     });
     let semaphore = Arc::new(Semaphore::new(opts.jobs.max(1)));

@@ -122,7 +122,10 @@ mod tests {
 
     #[test]
     fn violated_maps_through_level() {
-        let f = [finding(FindingStatus::Held), finding(FindingStatus::Violated)];
+        let f = [
+            finding(FindingStatus::Held),
+            finding(FindingStatus::Violated),
+        ];
         assert_eq!(aggregate(Level::Must, &f).0, Outcome::Fail);
         assert_eq!(aggregate(Level::Should, &f).0, Outcome::Warn);
         let (o, reason) = aggregate(Level::May, &f);
@@ -132,17 +135,32 @@ mod tests {
 
     #[test]
     fn observed_violation_beats_inconclusive_but_not_for_should() {
-        let f = [finding(FindingStatus::Violated), finding(FindingStatus::Inconclusive)];
+        let f = [
+            finding(FindingStatus::Violated),
+            finding(FindingStatus::Inconclusive),
+        ];
         assert_eq!(aggregate(Level::Must, &f).0, Outcome::Fail);
         assert_eq!(aggregate(Level::Should, &f).0, Outcome::Error);
-        assert_eq!(aggregate(Level::Must, &[finding(FindingStatus::Inconclusive)]).0, Outcome::Error);
+        assert_eq!(
+            aggregate(Level::Must, &[finding(FindingStatus::Inconclusive)]).0,
+            Outcome::Error
+        );
     }
 
     #[test]
     fn deviation_warns_and_review_asks_a_human() {
-        assert_eq!(aggregate(Level::Must, &[finding(FindingStatus::Deviated)]).0, Outcome::Warn);
-        assert_eq!(aggregate(Level::Must, &[finding(FindingStatus::Review)]).0, Outcome::Review);
-        assert_eq!(aggregate(Level::Must, &[finding(FindingStatus::Held)]).0, Outcome::Pass);
+        assert_eq!(
+            aggregate(Level::Must, &[finding(FindingStatus::Deviated)]).0,
+            Outcome::Warn
+        );
+        assert_eq!(
+            aggregate(Level::Must, &[finding(FindingStatus::Review)]).0,
+            Outcome::Review
+        );
+        assert_eq!(
+            aggregate(Level::Must, &[finding(FindingStatus::Held)]).0,
+            Outcome::Pass
+        );
     }
 
     #[test]

@@ -99,7 +99,10 @@ mod tests {
 
     #[test]
     fn plain_text_is_unchanged() {
-        assert_eq!(resolve("abc $x", Path::new(".")).unwrap(), ("abc $x".into(), false));
+        assert_eq!(
+            resolve("abc $x", Path::new(".")).unwrap(),
+            ("abc $x".into(), false)
+        );
     }
 
     #[test]
@@ -111,14 +114,23 @@ mod tests {
     fn file_reference_reads_relative_to_base() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("k.pem"), "KEY").unwrap();
-        assert_eq!(resolve("${file:k.pem}", dir.path()).unwrap(), ("KEY".into(), true));
+        assert_eq!(
+            resolve("${file:k.pem}", dir.path()).unwrap(),
+            ("KEY".into(), true)
+        );
     }
 
     #[test]
     fn errors_name_the_reference() {
         let e = resolve("${env:FAPI_HARNESS_SURELY_UNSET_VAR}", Path::new(".")).unwrap_err();
-        assert_eq!(e, InterpolationError::EnvNotSet("FAPI_HARNESS_SURELY_UNSET_VAR".into()));
-        assert_eq!(resolve("${env:X", Path::new(".")).unwrap_err(), InterpolationError::Unterminated);
+        assert_eq!(
+            e,
+            InterpolationError::EnvNotSet("FAPI_HARNESS_SURELY_UNSET_VAR".into())
+        );
+        assert_eq!(
+            resolve("${env:X", Path::new(".")).unwrap_err(),
+            InterpolationError::Unterminated
+        );
         assert!(matches!(
             resolve("${vault:x}", Path::new(".")).unwrap_err(),
             InterpolationError::UnknownSource(_)

@@ -110,7 +110,11 @@ fn key_error(message: impl Into<String>, hint: impl Into<String>) -> KeyError {
 }
 
 /// Parses a private key PEM and prepares it for signing with `alg` (or the key's natural alg).
-pub fn parse_signing_key(pem: &str, alg: Option<&str>, kid: Option<&str>) -> Result<SigningKey, KeyError> {
+pub fn parse_signing_key(
+    pem: &str,
+    alg: Option<&str>,
+    kid: Option<&str>,
+) -> Result<SigningKey, KeyError> {
     if !pem.contains("-----BEGIN") {
         return Err(key_error(
             "signing key is not PEM (no -----BEGIN line)",
@@ -179,13 +183,20 @@ pub fn parse_signing_key(pem: &str, alg: Option<&str>, kid: Option<&str>) -> Res
 
 /// The public JWK (RFC 7517) of a DER SubjectPublicKeyInfo.
 pub fn public_jwk_from_spki(spki_der: &[u8]) -> Result<(KeyKind, Value), KeyError> {
-    let (_, spki) = SubjectPublicKeyInfo::from_der(spki_der)
-        .map_err(|e| key_error(format!("public key does not parse: {e}"), "use an RSA, P-256 or Ed25519 key"))?;
+    let (_, spki) = SubjectPublicKeyInfo::from_der(spki_der).map_err(|e| {
+        key_error(
+            format!("public key does not parse: {e}"),
+            "use an RSA, P-256 or Ed25519 key",
+        )
+    })?;
     let b64 = |b: &[u8]| URL_SAFE_NO_PAD.encode(b);
     let oid = spki.algorithm.algorithm.to_id_string();
     if oid == "1.3.101.112" {
         let x = spki.subject_public_key.data.as_ref();
-        return Ok((KeyKind::Ed25519, json!({"kty": "OKP", "crv": "Ed25519", "x": b64(x)})));
+        return Ok((
+            KeyKind::Ed25519,
+            json!({"kty": "OKP", "crv": "Ed25519", "x": b64(x)}),
+        ));
     }
     match spki.parsed() {
         Ok(PublicKey::RSA(rsa)) => {
@@ -197,7 +208,10 @@ pub fn public_jwk_from_spki(spki_der: &[u8]) -> Result<(KeyKind, Value), KeyErro
             }
             let n = strip_leading_zeros(rsa.modulus);
             let e = strip_leading_zeros(rsa.exponent);
-            Ok((KeyKind::Rsa, json!({"kty": "RSA", "n": b64(n), "e": b64(e)})))
+            Ok((
+                KeyKind::Rsa,
+                json!({"kty": "RSA", "n": b64(n), "e": b64(e)}),
+            ))
         }
         Ok(PublicKey::EC(point)) => {
             let data = point.data();
@@ -221,7 +235,10 @@ pub fn public_jwk_from_spki(spki_der: &[u8]) -> Result<(KeyKind, Value), KeyErro
 }
 
 fn strip_leading_zeros(b: &[u8]) -> &[u8] {
-    let first = b.iter().position(|&x| x != 0).unwrap_or(b.len().saturating_sub(1));
+    let first = b
+        .iter()
+        .position(|&x| x != 0)
+        .unwrap_or(b.len().saturating_sub(1));
     &b[first..]
 }
 
@@ -236,7 +253,11 @@ pub fn thumbprint(jwk: &Value) -> String {
             get("x"),
             get("y")
         ),
-        "OKP" => format!(r#"{{"crv":"{}","kty":"OKP","x":"{}"}}"#, get("crv"), get("x")),
+        "OKP" => format!(
+            r#"{{"crv":"{}","kty":"OKP","x":"{}"}}"#,
+            get("crv"),
+            get("x")
+        ),
         other => format!(r#"{{"kty":"{other}"}}"#),
     };
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, canonical.as_bytes());
@@ -264,15 +285,24 @@ pub fn parse_client_cert(cert_pem: &str, key_pem: &str) -> Result<ClientCert, Ke
     let mut reader = cert_pem.as_bytes();
     let certs: Vec<_> = rustls_pemfile::certs(&mut reader)
         .collect::<Result<_, _>>()
-        .map_err(|e| key_error(format!("certificate PEM does not parse: {e}"), "give a PEM certificate (BEGIN CERTIFICATE)"))?;
+        .map_err(|e| {
+            key_error(
+                format!("certificate PEM does not parse: {e}"),
+                "give a PEM certificate (BEGIN CERTIFICATE)",
+            )
+        })?;
     let leaf = certs.first().ok_or_else(|| {
         key_error(
             "certificate PEM holds no certificate",
             "give a PEM certificate (BEGIN CERTIFICATE)",
         )
     })?;
-    let (_, cert) = x509_parser::parse_x509_certificate(leaf.as_ref())
-        .map_err(|e| key_error(format!("certificate does not parse: {e}"), "give an X.509 certificate in PEM"))?;
+    let (_, cert) = x509_parser::parse_x509_certificate(leaf.as_ref()).map_err(|e| {
+        key_error(
+            format!("certificate does not parse: {e}"),
+            "give an X.509 certificate in PEM",
+        )
+    })?;
     let pair = rcgen::KeyPair::from_pem(key_pem).map_err(|e| {
         key_error(
             format!("certificate key PEM does not parse: {e}"),
@@ -317,23 +347,42 @@ mod tests {
     #[test]
     fn rejects_mismatched_alg_and_garbage() {
         let ec = pem_of(&rcgen::PKCS_ECDSA_P256_SHA256);
-        assert!(parse_signing_key(&ec, Some("PS256"), None).unwrap_err().message.contains("does not fit"));
-        assert!(parse_signing_key(&ec, Some("RS256"), None).unwrap_err().message.contains("unsupported"));
-        assert!(parse_signing_key("hello", None, None).unwrap_err().message.contains("not PEM"));
+        assert!(
+            parse_signing_key(&ec, Some("PS256"), None)
+                .unwrap_err()
+                .message
+                .contains("does not fit")
+        );
+        assert!(
+            parse_signing_key(&ec, Some("RS256"), None)
+                .unwrap_err()
+                .message
+                .contains("unsupported")
+        );
+        assert!(
+            parse_signing_key("hello", None, None)
+                .unwrap_err()
+                .message
+                .contains("not PEM")
+        );
         let broken = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
         assert!(parse_signing_key(broken, None, None).is_err());
     }
 
     #[test]
     fn debug_never_shows_key_material() {
-        let k = parse_signing_key(&pem_of(&rcgen::PKCS_ECDSA_P256_SHA256), None, Some("kid-1")).unwrap();
+        let k = parse_signing_key(&pem_of(&rcgen::PKCS_ECDSA_P256_SHA256), None, Some("kid-1"))
+            .unwrap();
         assert_eq!(format!("{k:?}"), "SigningKey(kid=kid-1, alg=ES256)");
     }
 
     #[test]
     fn cert_must_match_key() {
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-        let cert = rcgen::CertificateParams::new(vec!["client".into()]).unwrap().self_signed(&key).unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["client".into()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
         let ok = parse_client_cert(&cert.pem(), &key.serialize_pem()).unwrap();
         assert_eq!(ok.x5t_s256.len(), 43);
         let other = pem_of(&rcgen::PKCS_ECDSA_P256_SHA256);
@@ -346,6 +395,9 @@ mod tests {
     fn thumbprint_matches_rfc7638_example() {
         // RFC 7638 §3.1 example key and its thumbprint.
         let jwk = json!({"kty":"RSA","e":"AQAB","n":"0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw"});
-        assert_eq!(thumbprint(&jwk), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+        assert_eq!(
+            thumbprint(&jwk),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
     }
 }

@@ -25,7 +25,12 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn at<T>(&self, s: &Spanned<T>, d: Diagnostic) -> Diagnostic {
-        d.at(self.file, s.referenced.line(), s.referenced.column(), Some(self.source))
+        d.at(
+            self.file,
+            s.referenced.line(),
+            s.referenced.column(),
+            Some(self.source),
+        )
     }
 
     /// Resolves a plain field. Returns `None` (and records why) when it cannot be resolved.
@@ -33,7 +38,10 @@ impl Ctx<'_> {
         match resolve(&t.value, self.base) {
             Ok((v, _)) => Some(v),
             Err(e) => {
-                let d = self.at(t, Diagnostic::new(format!("{field}: {}", e.message())).hint(e.hint()));
+                let d = self.at(
+                    t,
+                    Diagnostic::new(format!("{field}: {}", e.message())).hint(e.hint()),
+                );
                 self.problems.push(d);
                 None
             }
@@ -52,13 +60,21 @@ impl Ctx<'_> {
         match url::Url::parse(&v) {
             Ok(u) if u.scheme() == "https" || u.scheme() == "http" => Some(u),
             Ok(u) => {
-                let d = self.at(t, Diagnostic::new(format!("{field}: scheme `{}` is not http(s)", u.scheme())))
+                let d = self
+                    .at(
+                        t,
+                        Diagnostic::new(format!("{field}: scheme `{}` is not http(s)", u.scheme())),
+                    )
                     .hint("give an absolute https:// URL");
                 self.problems.push(d);
                 None
             }
             Err(e) => {
-                let d = self.at(t, Diagnostic::new(format!("{field}: `{v}` is not a URL ({e})")))
+                let d = self
+                    .at(
+                        t,
+                        Diagnostic::new(format!("{field}: `{v}` is not a URL ({e})")),
+                    )
                     .hint("give an absolute https:// URL");
                 self.problems.push(d);
                 None
@@ -88,12 +104,21 @@ pub fn load_target(path: &Path, redactor: &Redactor) -> Result<Target, InputErro
         .http
         .headers
         .iter()
-        .filter_map(|(k, v)| ctx.secret(&format!("http.headers.{k}"), v).map(|v| (k.clone(), v)))
+        .filter_map(|(k, v)| {
+            ctx.secret(&format!("http.headers.{k}"), v)
+                .map(|v| (k.clone(), v))
+        })
         .collect();
 
     let issuer = ctx.url("issuer", &raw.issuer);
-    let discovery_url = raw.discovery_url.as_ref().and_then(|d| ctx.url("discovery_url", d));
-    let ca_bundle = raw.ca_bundle.as_ref().and_then(|t| load_ca_bundle(&mut ctx, t));
+    let discovery_url = raw
+        .discovery_url
+        .as_ref()
+        .and_then(|d| ctx.url("discovery_url", d));
+    let ca_bundle = raw
+        .ca_bundle
+        .as_ref()
+        .and_then(|t| load_ca_bundle(&mut ctx, t));
 
     if raw.clients.is_empty() {
         ctx.problems.push(
@@ -106,8 +131,11 @@ pub fn load_target(path: &Path, redactor: &Redactor) -> Result<Target, InputErro
     for (i, c) in raw.clients.iter().enumerate() {
         if raw.clients[..i].iter().any(|o| o.name == c.name) {
             ctx.problems.push(
-                ctx.at(&c.client_id, Diagnostic::new(format!("duplicate client name `{}`", c.name)))
-                    .hint("client names must be unique within a target"),
+                ctx.at(
+                    &c.client_id,
+                    Diagnostic::new(format!("duplicate client name `{}`", c.name)),
+                )
+                .hint("client names must be unique within a target"),
             );
         }
         if let Some(client) = load_client(&mut ctx, c) {
@@ -134,13 +162,18 @@ pub fn load_target(path: &Path, redactor: &Redactor) -> Result<Target, InputErro
             file: path.to_path_buf(),
             // The issuer is compared byte for byte with the metadata (RFC8414-3.3-1), so keep the
             // string as written rather than the URL crate's normalised form.
-            issuer: ctx.text("issuer", &raw.issuer).unwrap_or_else(|| issuer.to_string()),
+            issuer: ctx
+                .text("issuer", &raw.issuer)
+                .unwrap_or_else(|| issuer.to_string()),
             discovery_url,
             ca_bundle,
             connect_timeout: secs(raw.timeouts.connect_secs, super::DEFAULT_CONNECT_TIMEOUT),
             request_timeout: secs(raw.timeouts.request_secs, super::DEFAULT_REQUEST_TIMEOUT),
             extra_headers,
-            max_body_bytes: raw.http.max_body_bytes.unwrap_or(super::DEFAULT_MAX_BODY_BYTES),
+            max_body_bytes: raw
+                .http
+                .max_body_bytes
+                .unwrap_or(super::DEFAULT_MAX_BODY_BYTES),
             clients,
             sender_constraints: raw.sender_constraints,
             resources,
@@ -158,7 +191,11 @@ fn load_ca_bundle(ctx: &mut Ctx<'_>, t: &Text) -> Option<Vec<u8>> {
     let bytes = match std::fs::read(&full) {
         Ok(b) => b,
         Err(e) => {
-            let d = ctx.at(t, Diagnostic::new(format!("ca_bundle: cannot read {}: {e}", full.display())))
+            let d = ctx
+                .at(
+                    t,
+                    Diagnostic::new(format!("ca_bundle: cannot read {}: {e}", full.display())),
+                )
                 .hint("the path is relative to the target file's directory");
             ctx.problems.push(d);
             return None;
@@ -169,13 +206,24 @@ fn load_ca_bundle(ctx: &mut Ctx<'_>, t: &Text) -> Option<Vec<u8>> {
     match parsed {
         Ok(certs) if !certs.is_empty() => Some(bytes),
         Ok(_) => {
-            let d = ctx.at(t, Diagnostic::new(format!("ca_bundle: {} holds no PEM certificate", full.display())))
+            let d = ctx
+                .at(
+                    t,
+                    Diagnostic::new(format!(
+                        "ca_bundle: {} holds no PEM certificate",
+                        full.display()
+                    )),
+                )
                 .hint("give a PEM file with one or more BEGIN CERTIFICATE blocks");
             ctx.problems.push(d);
             None
         }
         Err(e) => {
-            let d = ctx.at(t, Diagnostic::new(format!("ca_bundle: {} does not parse: {e}", full.display())))
+            let d = ctx
+                .at(
+                    t,
+                    Diagnostic::new(format!("ca_bundle: {} does not parse: {e}", full.display())),
+                )
                 .hint("give a PEM file with one or more BEGIN CERTIFICATE blocks");
             ctx.problems.push(d);
             None
@@ -192,7 +240,10 @@ fn load_client(ctx: &mut Ctx<'_>, c: &RawClient) -> Option<Client> {
             match pem.map(|p| parse_signing_key(&p, alg, k.kid.as_deref())) {
                 Some(Ok(key)) => Some(key),
                 Some(Err(e)) => {
-                    let d = ctx.at(&k.pem, Diagnostic::new(format!("client `{}`: {}", c.name, e.message)).hint(e.hint));
+                    let d = ctx.at(
+                        &k.pem,
+                        Diagnostic::new(format!("client `{}`: {}", c.name, e.message)).hint(e.hint),
+                    );
                     ctx.problems.push(d);
                     None
                 }
@@ -209,7 +260,11 @@ fn load_client(ctx: &mut Ctx<'_>, c: &RawClient) -> Option<Client> {
                 (Some(cp), Some(kp)) => match parse_client_cert(&cp, &kp) {
                     Ok(cert) => Some(cert),
                     Err(e) => {
-                        let d = ctx.at(&m.cert, Diagnostic::new(format!("client `{}`: {}", c.name, e.message)).hint(e.hint));
+                        let d = ctx.at(
+                            &m.cert,
+                            Diagnostic::new(format!("client `{}`: {}", c.name, e.message))
+                                .hint(e.hint),
+                        );
                         ctx.problems.push(d);
                         None
                     }
@@ -220,24 +275,40 @@ fn load_client(ctx: &mut Ctx<'_>, c: &RawClient) -> Option<Client> {
         None => None,
     };
     let needs = match c.auth_method {
-        ClientAuth::PrivateKeyJwt if c.signing_key.is_none() => Some(("signing_key", "private_key_jwt")),
+        ClientAuth::PrivateKeyJwt if c.signing_key.is_none() => {
+            Some(("signing_key", "private_key_jwt"))
+        }
         ClientAuth::TlsClientAuth if c.mtls.is_none() => Some(("mtls", "tls_client_auth")),
         _ => None,
     };
     if let Some((field, method)) = needs {
-        let d = ctx.at(
-            &c.client_id,
-            Diagnostic::new(format!("client `{}` uses {method} but has no `{field}`", c.name)),
-        )
-        .hint(format!("add `{field}:` to the client; docs/target-format.md shows an example"));
+        let d = ctx
+            .at(
+                &c.client_id,
+                Diagnostic::new(format!(
+                    "client `{}` uses {method} but has no `{field}`",
+                    c.name
+                )),
+            )
+            .hint(format!(
+                "add `{field}:` to the client; docs/target-format.md shows an example"
+            ));
         ctx.problems.push(d);
     }
     if c.redirect_uris.is_empty() {
-        let d = ctx.at(&c.client_id, Diagnostic::new(format!("client `{}` has no redirect_uris", c.name)))
+        let d = ctx
+            .at(
+                &c.client_id,
+                Diagnostic::new(format!("client `{}` has no redirect_uris", c.name)),
+            )
             .hint("list the redirect URIs registered for this client at the AS");
         ctx.problems.push(d);
     }
-    let redirect_uris: Vec<_> = c.redirect_uris.iter().filter_map(|u| ctx.url("redirect_uris", u)).collect();
+    let redirect_uris: Vec<_> = c
+        .redirect_uris
+        .iter()
+        .filter_map(|u| ctx.url("redirect_uris", u))
+        .collect();
     Some(Client {
         name: c.name.clone(),
         client_id: client_id?,

@@ -1,0 +1,215 @@
+//! End to end: concurrency, deterministic order, sharding, per-item timeout and Ctrl-C.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::{TestAs, bin, run};
+
+/// A plan of `n` items that each wait `secs` seconds and then check the metadata issuer.
+fn waiting_plan(double: &TestAs, n: usize, secs: u64) -> std::path::PathBuf {
+    let mut yaml = String::from(
+        "plan: waits\ntitle: Waits\nspec: test\nprofile: fapi2-security-profile\nitems:\n",
+    );
+    for i in 0..n {
+        yaml.push_str(&format!(
+            "  - id: WAIT-{i:02}\n    title: wait {i}\n    level: must\n    refs: [OIDD-4-1]\n    tags: [slow]\n    flow:\n      - wait: {{ seconds: {secs}, reason: test wait }}\n      - discovery: {{}}\n    expect: [issuer_matches]\n"
+        ));
+    }
+    double.write(&format!("waits-{n}-{secs}.yaml"), &yaml)
+}
+
+fn ids(report: &serde_json::Value) -> Vec<String> {
+    report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["key"]["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn sixteen_one_second_items_overlap_with_jobs_16() {
+    let double = TestAs::start();
+    let plan = waiting_plan(&double, 16, 1);
+    let target = double.target("");
+    let started = Instant::now();
+    let (code, stderr, report) = run(&plan, &target, &double.path("out"), &["--jobs", "16"]);
+    let wall = started.elapsed();
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(report["stats"]["pass"], 16);
+    // Serially this is 16 s. Concurrently it is about 1 s plus process start-up; the bound is
+    // generous so a loaded CI machine does not flake, yet far below the serial time.
+    assert!(wall < Duration::from_secs(6), "took {wall:?}");
+    assert!(
+        report["elapsed_ms"].as_u64().unwrap() < 4000,
+        "{}",
+        report["elapsed_ms"]
+    );
+}
+
+#[test]
+fn report_order_is_plan_order_whatever_the_completion_order() {
+    let double = TestAs::start();
+    // Later items finish first: item i waits (n - i) * 0 s except the first, which waits 1 s.
+    let mut yaml = String::from(
+        "plan: order\ntitle: Order\nspec: test\nprofile: fapi2-security-profile\nitems:\n",
+    );
+    for i in 0..8 {
+        let wait = if i == 0 { 1 } else { 0 };
+        yaml.push_str(&format!(
+            "  - id: ORD-{i}\n    title: t\n    level: must\n    refs: [OIDD-4-1]\n    flow:\n      - wait: {{ seconds: {wait} }}\n      - discovery: {{}}\n    expect: [issuer_matches]\n"
+        ));
+    }
+    let plan = double.write("order.yaml", &yaml);
+    let target = double.target("");
+    let (_, _, a) = run(&plan, &target, &double.path("a"), &["--jobs", "8"]);
+    let (_, _, b) = run(&plan, &target, &double.path("b"), &["--jobs", "1"]);
+    let expected: Vec<String> = (0..8).map(|i| format!("ORD-{i}")).collect();
+    assert_eq!(ids(&a), expected);
+    assert_eq!(ids(&b), expected);
+    let junit = std::fs::read_to_string(double.path("a").join("junit.xml")).unwrap_or_default();
+    if !junit.is_empty() {
+        let positions: Vec<usize> = expected
+            .iter()
+            .filter_map(|id| junit.find(&format!("{id}:")))
+            .collect();
+        assert!(
+            positions.windows(2).all(|w| w[0] < w[1]),
+            "JUnit order differs"
+        );
+    }
+}
+
+#[test]
+fn shards_partition_the_plan_exactly() {
+    let double = TestAs::start();
+    let target = double.target("");
+    let plan = support::fapi2_plan();
+    let (_, _, full) = run(&plan, &target, &double.path("full"), &[]);
+    let mut all = ids(&full);
+    all.sort();
+    let mut union = Vec::new();
+    for k in 1..=3 {
+        let (code, stderr, part) = run(
+            &plan,
+            &target,
+            &double.path(&format!("s{k}")),
+            &["--shard", &format!("{k}/3")],
+        );
+        assert_eq!(code, 0, "{stderr}");
+        let part_ids = ids(&part);
+        assert!(!part_ids.is_empty());
+        union.extend(part_ids);
+    }
+    union.sort();
+    assert_eq!(union, all, "shards must cover every item exactly once");
+}
+
+#[test]
+fn item_timeout_is_an_error_with_the_evidence_so_far() {
+    let double = TestAs::start();
+    let yaml = "plan: t\ntitle: T\nspec: s\nprofile: fapi2-security-profile\nitems:\n  - id: SLOW\n    title: slow\n    level: must\n    refs: [OIDD-4-1]\n    flow:\n      - discovery: {}\n      - wait: { seconds: 30 }\n    expect: [issuer_matches]\n";
+    let plan = double.write("timeout.yaml", yaml);
+    let target = double.target("");
+    let started = Instant::now();
+    let (code, stderr, report) = run(
+        &plan,
+        &target,
+        &double.path("out"),
+        &["--item-timeout", "1"],
+    );
+    assert!(started.elapsed() < Duration::from_secs(15));
+    assert_eq!(code, 1, "{stderr}");
+    let r = &report["results"][0];
+    assert_eq!(r["outcome"], "ERROR");
+    assert!(
+        r["reason"].as_str().unwrap().contains("timed out"),
+        "{}",
+        r["reason"]
+    );
+    assert_eq!(
+        r["exchanges"].as_array().unwrap().len(),
+        1,
+        "the discovery exchange before the deadline is kept"
+    );
+}
+
+#[test]
+fn ctrl_c_writes_partial_reports_and_exits_1() {
+    let double = TestAs::start();
+    let plan = waiting_plan(&double, 4, 30);
+    let target = double.target("");
+    let out = double.path("out");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("fapi-harness"))
+        .args(["run", "--plan"])
+        .arg(&plan)
+        .arg("--target")
+        .arg(&target)
+        .arg("--out")
+        .arg(&out)
+        .env("NO_COLOR", "1")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let code = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s.code();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "harness did not stop after Ctrl-C"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(code, Some(1));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["interrupted"], true);
+    assert_eq!(report["stats"]["error"], 4);
+    assert!(out.join("junit.xml").exists() && out.join("report.html").exists());
+}
+
+#[test]
+fn help_and_version_and_completions() {
+    let help = bin().arg("--help").output().unwrap();
+    assert!(help.status.success());
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        text.contains("Examples:") && text.contains("Exit codes"),
+        "{text}"
+    );
+    let v = bin().arg("--version").output().unwrap();
+    assert!(String::from_utf8_lossy(&v.stdout).starts_with("fapi-harness "));
+    let c = bin().args(["completions", "bash"]).output().unwrap();
+    assert!(c.status.success() && String::from_utf8_lossy(&c.stdout).contains("fapi-harness"));
+}
+
+#[test]
+fn explain_shows_requirement_and_items() {
+    let out = bin()
+        .args(["explain", "FAPI2-SP-5.3.2.1-1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("publish discovery metadata"), "{text}");
+    assert!(text.contains("plan item FAPI2-SP-5.3.2.1-1"), "{text}");
+    assert!(
+        text.contains("fapi2-security-profile-final-discovery-end-point-verification"),
+        "{text}"
+    );
+    let unknown = bin()
+        .args(["explain", "FAPI2-SP-9.9.9-9"])
+        .output()
+        .unwrap();
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("did you mean"));
+}

@@ -1,0 +1,290 @@
+//! A small HTTPS authorization-server double for end-to-end tests of the binary.
+//!
+//! It serves metadata, a JWK Set and an authorization endpoint over TLS on 127.0.0.1, with knobs
+//! to break each one, to echo what it receives (redaction tests) and to send hostile content.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use serde_json::{Value, json};
+
+/// What the double serves. Tests mutate it before or between runs.
+#[derive(Clone)]
+pub struct Behavior {
+    pub metadata: Value,
+    pub jwks: Value,
+    /// Extra response headers on every response.
+    pub headers: Vec<(String, String)>,
+    /// Response body of the authorization endpoint.
+    pub authorize_body: String,
+    /// Echo request headers back in the body and as response headers.
+    pub echo: bool,
+    /// Raw body bytes served at `/hostile` with this content type.
+    pub hostile: Option<(Vec<u8>, String)>,
+    /// Delay before answering discovery.
+    pub delay: Duration,
+}
+
+pub struct TestAs {
+    pub issuer: String,
+    pub dir: tempfile::TempDir,
+    pub behavior: Arc<Mutex<Behavior>>,
+    runtime: tokio::runtime::Runtime,
+}
+
+fn conformant(issuer: &str) -> Behavior {
+    Behavior {
+        metadata: json!({
+            "issuer": issuer,
+            "authorization_endpoint": format!("{issuer}/authorize"),
+            "token_endpoint": format!("{issuer}/token"),
+            "pushed_authorization_request_endpoint": format!("{issuer}/par"),
+            "jwks_uri": format!("{issuer}/jwks"),
+            "response_types_supported": ["code"],
+            "subject_types_supported": ["public"],
+            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "code_challenge_methods_supported": ["S256"],
+            "token_endpoint_auth_methods_supported": ["private_key_jwt", "tls_client_auth"],
+            "token_endpoint_auth_signing_alg_values_supported": ["PS256", "ES256"],
+            "id_token_signing_alg_values_supported": ["PS256"],
+            "dpop_signing_alg_values_supported": ["PS256", "ES256"],
+            "tls_client_certificate_bound_access_tokens": true,
+            "require_pushed_authorization_requests": true,
+            "authorization_response_iss_parameter_supported": true,
+            "scopes_supported": ["openid", "accounts"],
+        }),
+        jwks: json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1", "use": "sig", "alg": "ES256",
+            "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}),
+        headers: vec![(
+            "Strict-Transport-Security".into(),
+            "max-age=63072000; includeSubDomains".into(),
+        )],
+        authorize_body: "<html><body>invalid_request: use PAR</body></html>".into(),
+        echo: false,
+        hostile: None,
+        delay: Duration::ZERO,
+    }
+}
+
+fn with_headers(b: &Behavior, mut resp: Response, req_headers: &HeaderMap) -> Response {
+    for (k, v) in &b.headers {
+        if let (Ok(k), Ok(v)) = (
+            HeaderName::try_from(k.as_str()),
+            HeaderValue::try_from(v.as_str()),
+        ) {
+            resp.headers_mut().insert(k, v);
+        }
+    }
+    if b.echo {
+        for (k, v) in req_headers {
+            if let Ok(name) = HeaderName::try_from(format!("x-echo-{}", k.as_str())) {
+                resp.headers_mut().insert(name, v.clone());
+            }
+        }
+    }
+    resp
+}
+
+fn json_resp(b: &Behavior, v: &Value, req_headers: &HeaderMap) -> Response {
+    let mut body = v.clone();
+    if b.echo
+        && let Some(o) = body.as_object_mut()
+    {
+        let echoed: serde_json::Map<String, Value> = req_headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    Value::String(String::from_utf8_lossy(v.as_bytes()).into()),
+                )
+            })
+            .collect();
+        o.insert("echo".into(), Value::Object(echoed));
+    }
+    let resp = ([("content-type", "application/json")], body.to_string()).into_response();
+    with_headers(b, resp, req_headers)
+}
+
+async fn metadata(State(s): State<Arc<Mutex<Behavior>>>, h: HeaderMap) -> Response {
+    let b = s.lock().unwrap().clone();
+    tokio::time::sleep(b.delay).await;
+    if b.metadata.is_null() {
+        return with_headers(&b, (StatusCode::NOT_FOUND, "not found").into_response(), &h);
+    }
+    json_resp(&b, &b.metadata, &h)
+}
+
+async fn jwks(State(s): State<Arc<Mutex<Behavior>>>, h: HeaderMap) -> Response {
+    let b = s.lock().unwrap().clone();
+    json_resp(&b, &b.jwks, &h)
+}
+
+async fn authorize(State(s): State<Arc<Mutex<Behavior>>>, h: HeaderMap) -> Response {
+    let b = s.lock().unwrap().clone();
+    let resp = (
+        StatusCode::BAD_REQUEST,
+        [("content-type", "text/html")],
+        b.authorize_body.clone(),
+    )
+        .into_response();
+    with_headers(&b, resp, &h)
+}
+
+async fn hostile(State(s): State<Arc<Mutex<Behavior>>>, h: HeaderMap) -> Response {
+    let b = s.lock().unwrap().clone();
+    let (body, ct) = b.hostile.clone().unwrap_or_default();
+    let resp = ([("content-type", ct)], body).into_response();
+    with_headers(&b, resp, &h)
+}
+
+impl TestAs {
+    /// Starts the double on a free loopback port with conformant behaviour.
+    pub fn start() -> TestAs {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let addr: SocketAddr = listener.local_addr().unwrap();
+        let issuer = format!("https://127.0.0.1:{}", addr.port());
+
+        let ca_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "fapi-harness test CA");
+        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+        let issuer_ca = rcgen::Issuer::new(ca_params, ca_key);
+        let srv_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let srv_params =
+            rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+                .unwrap();
+        let srv_cert = srv_params.signed_by(&srv_key, &issuer_ca).unwrap();
+
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ca.pem"), ca_cert.pem()).unwrap();
+        let client_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        std::fs::write(dir.path().join("client.key"), client_key.serialize_pem()).unwrap();
+
+        let behavior = Arc::new(Mutex::new(conformant(&issuer)));
+        let app = Router::new()
+            .route("/.well-known/openid-configuration", get(metadata))
+            .route("/.well-known/oauth-authorization-server", get(metadata))
+            .route("/jwks", get(jwks))
+            .route("/authorize", any(authorize))
+            .route("/hostile", any(hostile))
+            .with_state(behavior.clone());
+
+        let certs = vec![srv_cert.der().clone()];
+        let key = rustls::pki_types::PrivateKeyDer::try_from(srv_key.serialize_der()).unwrap();
+        let config = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        runtime.spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    continue;
+                };
+                let acceptor = acceptor.clone();
+                let app = app.clone();
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let svc = hyper_util::service::TowerToHyperService::new(app);
+                    let _ = hyper_util::server::conn::auto::Builder::new(
+                        hyper_util::rt::TokioExecutor::new(),
+                    )
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), svc)
+                    .await;
+                });
+            }
+        });
+        TestAs {
+            issuer,
+            dir,
+            behavior,
+            runtime,
+        }
+    }
+
+    pub fn set(&self, f: impl FnOnce(&mut Behavior)) {
+        f(&mut self.behavior.lock().unwrap());
+    }
+
+    /// Writes a target file for this double; `extra` is appended verbatim (YAML).
+    pub fn target(&self, extra: &str) -> PathBuf {
+        let path = self.dir.path().join("target.yaml");
+        let yaml = format!(
+            "target: test-double\nissuer: {}\nca_bundle: ca.pem\nclients:\n  - name: one\n    client_id: client-1\n    auth_method: private_key_jwt\n    signing_key: {{ pem: \"${{file:client.key}}\" }}\n    redirect_uris: [https://client.example/cb]\n{extra}",
+            self.issuer
+        );
+        std::fs::write(&path, yaml).unwrap();
+        path
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn write(&self, name: &str, contents: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, contents).unwrap();
+        p
+    }
+}
+
+/// The repository's FAPI 2.0 SP plan.
+pub fn fapi2_plan() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("test-plans/fapi2-security-profile.yaml")
+}
+
+pub fn bin() -> assert_cmd::Command {
+    let mut c = assert_cmd::Command::cargo_bin("fapi-harness").unwrap();
+    c.env("NO_COLOR", "1");
+    c
+}
+
+/// Runs the plan against the double, returning (exit code, stderr, report.json).
+pub fn run(plan: &Path, target: &Path, out: &Path, extra_args: &[&str]) -> (i32, String, Value) {
+    let output = bin()
+        .args(["run", "--plan"])
+        .arg(plan)
+        .arg("--target")
+        .arg(target)
+        .arg("--out")
+        .arg(out)
+        .args(extra_args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let json = std::fs::read_to_string(out.join("report.json"))
+        .ok()
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or(Value::Null);
+    (output.status.code().unwrap_or(-1), stderr, json)
+}
+
+/// The outcome of item `id` in a JSON report.
+pub fn outcome_of<'a>(report: &'a Value, id: &str) -> &'a str {
+    report["results"]
+        .as_array()
+        .and_then(|rs| rs.iter().find(|r| r["key"]["id"] == id))
+        .and_then(|r| r["outcome"].as_str())
+        .unwrap_or("(absent)")
+}
