@@ -88,6 +88,10 @@ impl Recorder {
 /// The HTTP clients for one target: one without a client certificate, one per mTLS client.
 pub struct Http {
     plain: reqwest::Client,
+    /// For the one handshake per origin that learns the TLS version (see `fapi::tls`).
+    tls_config: Option<Arc<rustls::ClientConfig>>,
+    tls_versions: tokio::sync::Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Option<String>>>>>,
+    connect_timeout: Duration,
     with_cert: HashMap<String, reqwest::Client>,
     redactor: Arc<Redactor>,
     extra_headers: Vec<(String, String)>,
@@ -128,8 +132,12 @@ impl Http {
                 with_cert.insert(c.name.clone(), build(Some(&cert.identity_pem))?);
             }
         }
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         Ok(Http {
             plain,
+            tls_config: crate::fapi::tls::client_config(target.ca_bundle.as_deref()).ok().map(Arc::new),
+            tls_versions: Default::default(),
+            connect_timeout: target.connect_timeout,
             with_cert,
             redactor,
             extra_headers: target.extra_headers.clone(),
@@ -189,17 +197,33 @@ impl Http {
         if let Some(r) = &raw {
             self.register_bearer_values(r);
         }
-        let ex = self.record(
-            &spec,
-            &headers,
-            body_text,
-            raw.as_ref(),
-            meta,
-            error,
-            elapsed_ms,
-        );
+        let tls = match raw {
+            Some(_) => self.tls_version(&spec.url).await,
+            None => None,
+        };
+        let mut ex = self.record(&spec, &headers, body_text, raw.as_ref(), meta, error, elapsed_ms);
+        if let Some(resp) = &mut ex.response {
+            resp.tls_version = tls;
+        }
         let seq = recorder.push(ex);
         (seq, raw)
+    }
+
+    /// The TLS version and suite of an https origin, learned once per run.
+    async fn tls_version(&self, url: &url::Url) -> Option<String> {
+        if url.scheme() != "https" {
+            return None;
+        }
+        let config = self.tls_config.clone()?;
+        let host = url.host_str()?.trim_start_matches('[').trim_end_matches(']').to_owned();
+        let port = url.port_or_known_default()?;
+        let origin = format!("{host}:{port}");
+        let cell = self.tls_versions.lock().await.entry(origin).or_default().clone();
+        cell.get_or_init(|| async {
+            crate::fapi::tls::negotiated(config, &host, port, self.connect_timeout).await.ok()
+        })
+        .await
+        .clone()
     }
 
     async fn execute(

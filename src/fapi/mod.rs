@@ -3,3 +3,4 @@
 pub mod discovery;
 pub mod jose;
 pub mod step;
+pub mod tls;
