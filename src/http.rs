@@ -135,7 +135,9 @@ impl Http {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         Ok(Http {
             plain,
-            tls_config: crate::fapi::tls::client_config(target.ca_bundle.as_deref()).ok().map(Arc::new),
+            tls_config: crate::fapi::tls::client_config(target.ca_bundle.as_deref())
+                .ok()
+                .map(Arc::new),
             tls_versions: Default::default(),
             connect_timeout: target.connect_timeout,
             with_cert,
@@ -201,7 +203,15 @@ impl Http {
             Some(_) => self.tls_version(&spec.url).await,
             None => None,
         };
-        let mut ex = self.record(&spec, &headers, body_text, raw.as_ref(), meta, error, elapsed_ms);
+        let mut ex = self.record(
+            &spec,
+            &headers,
+            body_text,
+            raw.as_ref(),
+            meta,
+            error,
+            elapsed_ms,
+        );
         if let Some(resp) = &mut ex.response {
             resp.tls_version = tls;
         }
@@ -215,12 +225,24 @@ impl Http {
             return None;
         }
         let config = self.tls_config.clone()?;
-        let host = url.host_str()?.trim_start_matches('[').trim_end_matches(']').to_owned();
+        let host = url
+            .host_str()?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
         let port = url.port_or_known_default()?;
         let origin = format!("{host}:{port}");
-        let cell = self.tls_versions.lock().await.entry(origin).or_default().clone();
+        let cell = self
+            .tls_versions
+            .lock()
+            .await
+            .entry(origin)
+            .or_default()
+            .clone();
         cell.get_or_init(|| async {
-            crate::fapi::tls::negotiated(config, &host, port, self.connect_timeout).await.ok()
+            crate::fapi::tls::negotiated(config, &host, port, self.connect_timeout)
+                .await
+                .ok()
         })
         .await
         .clone()

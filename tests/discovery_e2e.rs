@@ -19,8 +19,13 @@ fn conformant_double_passes_every_item() {
         assert_eq!(r["outcome"], "PASS", "{}: {}", r["key"]["id"], r["reason"]);
     }
     assert_eq!(report["schema_version"], 1);
-    let tls = results[0]["exchanges"][0]["response"]["tls_version"].as_str().unwrap_or("");
-    assert!(tls.starts_with("TLSv1_3 TLS13_"), "negotiated TLS is recorded: {tls}");
+    let tls = results[0]["exchanges"][0]["response"]["tls_version"]
+        .as_str()
+        .unwrap_or("");
+    assert!(
+        tls.starts_with("TLSv1_3 TLS13_"),
+        "negotiated TLS is recorded: {tls}"
+    );
     // Shared discovery: the openid document was fetched once, yet each item carries it as evidence.
     assert!(
         results

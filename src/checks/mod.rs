@@ -4,6 +4,7 @@
 //! never prints and never picks FAIL or WARN: the item's level does that (`runner::outcome`).
 
 mod finding;
+pub mod flow;
 mod http;
 mod jwks;
 mod metadata;
@@ -14,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use finding::{Finding, FindingStatus};
+pub use flow::{FlowObs, Stage, StageRecord, StageResult};
 
 use crate::evidence::Exchange;
 use crate::fapi::step::{MetadataDocument, StepKind};
@@ -58,6 +60,21 @@ pub enum CheckSpec {
     NoCors(Of),
     /// A response header is present (optionally with an exact value).
     HeaderPresent(HeaderPresent),
+    /// The flow's correct requests were accepted at each listed stage.
+    Accepted(AtStages),
+    /// The deliberately broken request was refused at one of the listed stages, in a form the
+    /// spec allows; other error codes than `errors` only warn.
+    Rejected(Rejection),
+    /// PAR answered 201 with `request_uri` and `expires_in` (RFC9126-2.2-1).
+    ParCreated,
+    /// The authorization response carries `iss` equal to the issuer (RFC9207-2-1).
+    IssInResponse,
+    /// The authorization response echoes `state` (RFC6749-4.1.2-2).
+    StateEchoed,
+    /// User-agent redirects use one of these statuses, 303 by default (FAPI2-SP-5.3.2.2-11).
+    RedirectStatus(RedirectStatus),
+    /// The access token is bound as the variant's sender constraint requires (FAPI2-SP-5.3.2.1-4).
+    TokenSenderConstrained,
 }
 
 impl CheckSpec {
@@ -82,6 +99,13 @@ impl CheckSpec {
             CheckSpec::Hsts(_) => "hsts",
             CheckSpec::NoCors(_) => "no_cors",
             CheckSpec::HeaderPresent(_) => "header_present",
+            CheckSpec::Accepted(_) => "accepted",
+            CheckSpec::Rejected(_) => "rejected",
+            CheckSpec::ParCreated => "par_created",
+            CheckSpec::IssInResponse => "iss_in_response",
+            CheckSpec::StateEchoed => "state_echoed",
+            CheckSpec::RedirectStatus(_) => "redirect_status",
+            CheckSpec::TokenSenderConstrained => "token_sender_constrained",
         }
     }
 
@@ -105,7 +129,18 @@ impl CheckSpec {
             | CheckSpec::JwksPublicOnly
             | CheckSpec::JwksUniqueKids
             | CheckSpec::JwksKeySizes => Some(StepKind::FetchJwks),
+            CheckSpec::ParCreated => Some(StepKind::Par),
+            CheckSpec::IssInResponse | CheckSpec::StateEchoed | CheckSpec::RedirectStatus(_) => {
+                Some(StepKind::Authorize)
+            }
+            CheckSpec::TokenSenderConstrained => Some(StepKind::Token),
+            CheckSpec::Accepted(_) | CheckSpec::Rejected(_) => None,
         }
+    }
+
+    /// Whether the check judges an OAuth flow (needs at least one par/authorize/token/resource step).
+    pub fn needs_flow(&self) -> bool {
+        matches!(self, CheckSpec::Accepted(_) | CheckSpec::Rejected(_))
     }
 
     /// Judges the observations.
@@ -132,6 +167,13 @@ impl CheckSpec {
             CheckSpec::JwksPublicOnly => jwks::public_only(name, obs),
             CheckSpec::JwksUniqueKids => jwks::unique_kids(name, obs),
             CheckSpec::JwksKeySizes => jwks::key_sizes(name, obs),
+            CheckSpec::Accepted(a) => flow::accepted(name, obs, &a.at),
+            CheckSpec::Rejected(r) => flow::rejected(name, obs, &r.at, &r.errors),
+            CheckSpec::ParCreated => flow::par_created(name, obs),
+            CheckSpec::IssInResponse => flow::iss_in_response(name, obs),
+            CheckSpec::StateEchoed => flow::state_echoed(name, obs),
+            CheckSpec::RedirectStatus(r) => flow::redirect_status(name, obs, &r.allowed),
+            CheckSpec::TokenSenderConstrained => flow::token_sender_constrained(name, obs),
         }
     }
 }
@@ -200,6 +242,31 @@ pub struct HeaderPresent {
     pub value: Option<String>,
 }
 
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AtStages {
+    pub at: Vec<Stage>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Rejection {
+    pub at: Vec<Stage>,
+    #[serde(default)]
+    pub errors: Vec<String>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RedirectStatus {
+    #[serde(default = "default_redirect_statuses")]
+    pub allowed: Vec<u16>,
+}
+
+fn default_redirect_statuses() -> Vec<u16> {
+    vec![303]
+}
+
 /// A fetched JSON document (metadata or JWK Set) and the exchange it came from.
 #[derive(Clone, Debug)]
 pub struct Document {
@@ -226,6 +293,7 @@ pub struct Observations<'a> {
     pub last_by_step: &'a HashMap<StepKind, u32>,
     pub metadata: Option<&'a MetadataObs>,
     pub jwks: Option<&'a Document>,
+    pub flow: Option<&'a FlowObs>,
 }
 
 impl Observations<'_> {
@@ -253,6 +321,11 @@ pub const CITED: &[&str] = &[
     jwks::REQ_PUBLIC_ONLY,
     jwks::REQ_UNIQUE_KIDS,
     jwks::REQ_RSA_SIZE,
+    flow::REQ_PAR_CREATED,
+    flow::REQ_ISS,
+    flow::REQ_REDIRECT_303,
+    flow::REQ_SENDER_CONSTRAINED,
+    flow::REQ_STATE,
 ];
 
 #[cfg(test)]
@@ -327,6 +400,7 @@ pub(crate) mod testkit {
             last_by_step: &map,
             metadata: Some(&meta),
             jwks: None,
+            flow: None,
         };
         f(&obs)
     }
@@ -339,6 +413,7 @@ pub(crate) mod testkit {
             last_by_step: &map,
             metadata: None,
             jwks: Some(&j),
+            flow: None,
         };
         f(&obs)
     }

@@ -83,3 +83,74 @@ mod tests {
         assert!(find_jwts(&huge, "x").is_empty());
     }
 }
+
+/// Signs a JWS with full control of the header (the engine sometimes must build wrong tokens on
+/// purpose). `alg` in `header` is set from the key unless the caller put one there.
+pub fn sign(
+    mut header: Value,
+    claims: &Value,
+    key: &crate::target::keys::SigningKey,
+) -> Result<String, String> {
+    if let Some(h) = header.as_object_mut() {
+        h.entry("alg")
+            .or_insert_with(|| Value::String(key.alg.as_str().to_owned()));
+    }
+    let signing_input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let sig = jsonwebtoken::crypto::sign(
+        signing_input.as_bytes(),
+        key.encoding_key(),
+        key.alg.jsonwebtoken(),
+    )
+    .map_err(|e| format!("signing failed: {e}"))?;
+    Ok(format!("{signing_input}.{sig}"))
+}
+
+/// An unsecured JWS (`alg: none`, empty signature): only for negative tests (RFC 8725 §2.1).
+pub fn unsigned(mut header: Value, claims: &Value) -> String {
+    if let Some(h) = header.as_object_mut() {
+        h.insert("alg".into(), Value::String("none".into()));
+    }
+    format!(
+        "{}.{}.",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    )
+}
+
+#[cfg(test)]
+mod sign_tests {
+    use super::*;
+
+    #[test]
+    fn signed_tokens_verify_and_unsigned_ones_decode() {
+        let pem = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
+            .unwrap()
+            .serialize_pem();
+        let key = crate::target::keys::parse_signing_key(&pem, None, Some("k")).unwrap();
+        let jwt = sign(
+            serde_json::json!({"typ": "dpop+jwt"}),
+            &serde_json::json!({"a": 1}),
+            &key,
+        )
+        .unwrap();
+        let (h, c) = decode_unverified(&jwt).unwrap();
+        assert_eq!(h["alg"], "ES256");
+        assert_eq!(c["a"], 1);
+        let dk = jsonwebtoken::DecodingKey::from_ec_components(
+            key.public_jwk["x"].as_str().unwrap(),
+            key.public_jwk["y"].as_str().unwrap(),
+        )
+        .unwrap();
+        let (msg, sig) = jwt.rsplit_once('.').unwrap();
+        assert!(
+            jsonwebtoken::crypto::verify(sig, msg.as_bytes(), &dk, jsonwebtoken::Algorithm::ES256)
+                .unwrap()
+        );
+        let none = unsigned(serde_json::json!({}), &serde_json::json!({"b": 2}));
+        assert!(none.ends_with('.'));
+    }
+}

@@ -15,6 +15,14 @@ pub enum Step {
     Request(RequestStep),
     /// Sleep, e.g. until a code must have expired. Runs concurrently with other items.
     Wait(WaitStep),
+    /// Push the authorization request (RFC 9126).
+    Par(FlowStep),
+    /// Send the user agent to the authorization endpoint and capture the authorization response.
+    Authorize(AuthorizeStep),
+    /// Redeem the code (or the refresh token) at the token endpoint.
+    Token(TokenStep),
+    /// Call the protected resource with the access token.
+    Resource(FlowStep),
 }
 
 impl Step {
@@ -24,8 +32,85 @@ impl Step {
             Step::FetchJwks => StepKind::FetchJwks,
             Step::Request(_) => StepKind::Request,
             Step::Wait(_) => StepKind::Wait,
+            Step::Par(_) => StepKind::Par,
+            Step::Authorize(_) => StepKind::Authorize,
+            Step::Token(_) => StepKind::Token,
+            Step::Resource(_) => StepKind::Resource,
         }
     }
+
+    /// Whether the step deliberately deviates from a correct request. Steps before the first
+    /// such step are prerequisites of a negative test; it and the steps after it are under test.
+    pub fn is_mutated(&self) -> bool {
+        match self {
+            Step::Par(f) | Step::Resource(f) => f.is_mutated(),
+            Step::Authorize(a) => {
+                !a.par || !a.mutations.is_empty() || a.client == ClientRole::Second
+            }
+            Step::Token(t) => !t.mutations.is_empty() || t.client == ClientRole::Second,
+            Step::Discovery(_) | Step::FetchJwks | Step::Request(_) | Step::Wait(_) => false,
+        }
+    }
+}
+
+/// Options every flow step shares.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FlowStep {
+    /// Which client sends it: the variant's client (default) or the target's second client.
+    #[serde(default)]
+    pub client: ClientRole,
+    #[serde(default)]
+    pub mutations: Vec<crate::fapi::mutation::Mutation>,
+}
+
+impl FlowStep {
+    pub fn is_mutated(&self) -> bool {
+        !self.mutations.is_empty() || self.client == ClientRole::Second
+    }
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientRole {
+    #[default]
+    Primary,
+    Second,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorizeStep {
+    /// `false` sends every parameter in the query instead of a PAR `request_uri`.
+    #[serde(default = "yes")]
+    pub par: bool,
+    #[serde(default)]
+    pub client: ClientRole,
+    #[serde(default)]
+    pub mutations: Vec<crate::fapi::mutation::Mutation>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TokenStep {
+    #[serde(default)]
+    pub grant: Grant,
+    #[serde(default)]
+    pub client: ClientRole,
+    #[serde(default)]
+    pub mutations: Vec<crate::fapi::mutation::Mutation>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Grant {
+    #[default]
+    AuthorizationCode,
+    RefreshToken,
 }
 
 /// Step names, for checks that refer to "the exchange of step X".
@@ -36,6 +121,10 @@ pub enum StepKind {
     FetchJwks,
     Request,
     Wait,
+    Par,
+    Authorize,
+    Token,
+    Resource,
 }
 
 impl StepKind {
@@ -45,6 +134,10 @@ impl StepKind {
             StepKind::FetchJwks => "fetch_jwks",
             StepKind::Request => "request",
             StepKind::Wait => "wait",
+            StepKind::Par => "par",
+            StepKind::Authorize => "authorize",
+            StepKind::Token => "token",
+            StepKind::Resource => "resource",
         }
     }
 }

@@ -19,23 +19,44 @@ pub fn client_config(ca_bundle: Option<&[u8]>) -> Result<rustls::ClientConfig, S
                 let cert = cert.map_err(|e| format!("CA bundle: {e}"))?;
                 roots.add(cert).map_err(|e| format!("CA bundle: {e}"))?;
             }
-            Ok(rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth())
+            Ok(rustls::ClientConfig::builder()
+                .with_root_certificates(roots)
+                .with_no_client_auth())
         }
         None => rustls::ClientConfig::with_platform_verifier().map_err(|e| e.to_string()),
     }
 }
 
 /// `TLSv1_3 TLS13_AES_256_GCM_SHA384` for `host:port`, or why the handshake failed.
-pub async fn negotiated(config: Arc<rustls::ClientConfig>, host: &str, port: u16, timeout: Duration) -> Result<String, String> {
-    let name = ServerName::try_from(host.to_owned()).map_err(|e| format!("bad server name {host}: {e}"))?;
+pub async fn negotiated(
+    config: Arc<rustls::ClientConfig>,
+    host: &str,
+    port: u16,
+    timeout: Duration,
+) -> Result<String, String> {
+    let name = ServerName::try_from(host.to_owned())
+        .map_err(|e| format!("bad server name {host}: {e}"))?;
     let connector = tokio_rustls::TlsConnector::from(config);
     let handshake = async {
-        let tcp = tokio::net::TcpStream::connect((host, port)).await.map_err(|e| e.to_string())?;
-        let tls = connector.connect(name, tcp).await.map_err(|e| e.to_string())?;
+        let tcp = tokio::net::TcpStream::connect((host, port))
+            .await
+            .map_err(|e| e.to_string())?;
+        let tls = connector
+            .connect(name, tcp)
+            .await
+            .map_err(|e| e.to_string())?;
         let (_, conn) = tls.get_ref();
-        let version = conn.protocol_version().map(|v| format!("{v:?}")).unwrap_or_default();
-        let suite = conn.negotiated_cipher_suite().map(|s| format!("{:?}", s.suite())).unwrap_or_default();
+        let version = conn
+            .protocol_version()
+            .map(|v| format!("{v:?}"))
+            .unwrap_or_default();
+        let suite = conn
+            .negotiated_cipher_suite()
+            .map(|s| format!("{:?}", s.suite()))
+            .unwrap_or_default();
         Ok(format!("{version} {suite}").trim().to_owned())
     };
-    tokio::time::timeout(timeout, handshake).await.map_err(|_| "handshake timed out".to_owned())?
+    tokio::time::timeout(timeout, handshake)
+        .await
+        .map_err(|_| "handshake timed out".to_owned())?
 }

@@ -9,18 +9,22 @@ use tokio::sync::mpsc::UnboundedSender;
 use super::RunContext;
 use super::cache::{DocKey, Fetched};
 use super::events::{Event, ItemKey};
-use crate::checks::{Document, Finding, MetadataObs, Observations};
+use super::flow::{self, FlowState};
+use crate::checks::{Document, Finding, FlowObs, MetadataObs, Observations};
 use crate::fapi::discovery::{document_from, metadata_url};
 use crate::fapi::step::{Endpoint, MetadataDocument, RequestStep, Step, StepKind, WaitStep};
 use crate::http::{Recorder, RequestSpec};
-use crate::plan::Item;
+use crate::plan::{Item, Variant};
 
 /// What the steps gathered so far.
-#[derive(Default)]
-struct State {
-    last_by_step: HashMap<StepKind, u32>,
-    metadata: Option<MetadataObs>,
-    jwks: Option<Document>,
+pub(super) struct State {
+    pub last_by_step: HashMap<StepKind, u32>,
+    pub metadata: Option<MetadataObs>,
+    pub jwks: Option<Document>,
+    pub flow: FlowState,
+    pub obs: FlowObs,
+    /// Whether any flow step ran, so flow checks know there is something to judge.
+    pub flow_ran: bool,
 }
 
 /// Runs the flow and the checks. A step that cannot proceed adds an inconclusive finding and ends
@@ -29,13 +33,42 @@ pub async fn execute(
     ctx: Arc<RunContext>,
     item: &Item,
     key: &ItemKey,
+    variant: &Variant,
     recorder: &Recorder,
     events: &UnboundedSender<Event>,
 ) -> Vec<Finding> {
-    let mut state = State::default();
+    let mut state = State {
+        last_by_step: HashMap::new(),
+        metadata: None,
+        jwks: None,
+        flow: FlowState::new(variant.clone()),
+        obs: FlowObs {
+            sender_constraint: variant.sender_constraint,
+            ..Default::default()
+        },
+        flow_ran: false,
+    };
     let mut findings = Vec::new();
-    for step in &item.flow {
+    for (index, step) in item.flow.iter().enumerate() {
         let step = &step.value;
+        let is_flow = matches!(
+            step,
+            Step::Par(_) | Step::Authorize(_) | Step::Token(_) | Step::Resource(_)
+        );
+        if is_flow {
+            if state.flow.stopped() {
+                // An earlier stage refused; the checks judge that, there is nothing to continue.
+                continue;
+            }
+            state.flow_ran = true;
+            if step.is_mutated() {
+                state.flow.mark_under_test();
+            }
+            if let Err(e) = ensure_metadata(&ctx, recorder, &mut state).await {
+                findings.push(Finding::new("step:metadata").inconclusive(e));
+                break;
+            }
+        }
         let result = match step {
             Step::Discovery(d) => discovery(&ctx, d.document, recorder, &mut state).await,
             Step::FetchJwks => fetch_jwks(&ctx, recorder, &mut state).await,
@@ -43,6 +76,36 @@ pub async fn execute(
             Step::Wait(w) => {
                 wait(w, key, events).await;
                 Ok(())
+            }
+            Step::Par(f) => {
+                flow::par(&ctx, &mut state, index, f.client, &f.mutations, recorder).await
+            }
+            Step::Authorize(a) => {
+                flow::authorize_step(
+                    &ctx,
+                    &mut state,
+                    index,
+                    a.par,
+                    a.client,
+                    &a.mutations,
+                    recorder,
+                )
+                .await
+            }
+            Step::Token(t) => {
+                flow::token(
+                    &ctx,
+                    &mut state,
+                    index,
+                    t.grant,
+                    t.client,
+                    &t.mutations,
+                    recorder,
+                )
+                .await
+            }
+            Step::Resource(f) => {
+                flow::resource(&ctx, &mut state, index, f.client, &f.mutations, recorder).await
             }
         };
         if let Err(blocked) = result {
@@ -59,6 +122,7 @@ pub async fn execute(
         last_by_step: &state.last_by_step,
         metadata: state.metadata.as_ref(),
         jwks: state.jwks.as_ref(),
+        flow: state.flow_ran.then_some(&state.obs),
     };
     findings.extend(item.expect.iter().map(|c| c.value.evaluate(&obs)));
     findings
@@ -122,7 +186,7 @@ async fn discovery(
 }
 
 /// The metadata, fetching the OpenID document implicitly when the flow has not fetched one.
-async fn ensure_metadata(
+pub(super) async fn ensure_metadata(
     ctx: &RunContext,
     recorder: &Recorder,
     state: &mut State,

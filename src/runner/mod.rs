@@ -3,6 +3,7 @@
 
 mod cache;
 pub mod events;
+mod flow;
 mod item;
 pub mod outcome;
 
@@ -27,6 +28,10 @@ pub struct RunContext {
     pub target: Target,
     pub http: Http,
     cache: cache::DocCache,
+    /// Server clock minus ours, in seconds, from the first metadata `Date` header.
+    clock_offset: std::sync::OnceLock<i64>,
+    /// The latest DPoP nonce each origin handed out (RFC 9449 §8, §9).
+    dpop_nonces: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 impl RunContext {
@@ -35,7 +40,45 @@ impl RunContext {
             target,
             http,
             cache: cache::DocCache::default(),
+            clock_offset: std::sync::OnceLock::new(),
+            dpop_nonces: Default::default(),
         }
+    }
+
+    /// Learns the server's clock from an HTTP `Date` header, so that time-shifted JWTs are shifted
+    /// relative to the server's clock, not ours (requirements.md, "Clock handling").
+    pub fn learn_clock(&self, date: &str) {
+        if let Ok(t) = httpdate::parse_http_date(date)
+            && let Ok(d) = t.duration_since(std::time::UNIX_EPOCH)
+        {
+            let server = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+            let _ = self
+                .clock_offset
+                .set(server - time::OffsetDateTime::now_utc().unix_timestamp());
+        }
+    }
+
+    pub fn clock_offset(&self) -> i64 {
+        self.clock_offset.get().copied().unwrap_or(0)
+    }
+
+    fn origin(url: &url::Url) -> String {
+        url.origin().ascii_serialization()
+    }
+
+    pub fn dpop_nonce(&self, url: &url::Url) -> Option<String> {
+        self.dpop_nonces
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&Self::origin(url))
+            .cloned()
+    }
+
+    pub fn set_dpop_nonce(&self, url: &url::Url, nonce: &str) {
+        self.dpop_nonces
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(Self::origin(url), nonce.to_owned());
     }
 }
 
@@ -145,6 +188,7 @@ pub async fn run(
             variant: unit.variant_label.clone(),
         };
         let variant = unit.variant.to_map();
+        let variant_full = unit.variant.clone();
         let item_index = unit.item;
         let timeout = opts.item_timeout;
         set.spawn(async move {
@@ -160,7 +204,7 @@ pub async fn run(
             let (outcome, reason, mut findings) = if let Some(why) = missing_capability(item, &ctx.target) {
                 (Outcome::Skip, why, Vec::new())
             } else {
-                match tokio::time::timeout(timeout, item::execute(ctx.clone(), item, &key, &recorder, &tx)).await {
+                match tokio::time::timeout(timeout, item::execute(ctx.clone(), item, &key, &variant_full, &recorder, &tx)).await {
                     Ok(findings) => {
                         let (o, r) = aggregate(item.level, &findings);
                         (o, r, findings)

@@ -1,0 +1,613 @@
+//! Checks on an OAuth flow: which stage accepted or rejected, and what the authorization, PAR and
+//! token responses carried (FAPI 2.0 SP §5.3.2, RFC 9126, RFC 9207, RFC 6749).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{Finding, Observations};
+use crate::plan::SenderConstraint;
+
+pub const REQ_PAR_CREATED: &str = "RFC9126-2.2-1";
+pub const REQ_ISS: &str = "RFC9207-2-1";
+pub const REQ_REDIRECT_303: &str = "FAPI2-SP-5.3.2.2-11";
+pub const REQ_SENDER_CONSTRAINED: &str = "FAPI2-SP-5.3.2.1-4";
+pub const REQ_STATE: &str = "RFC6749-4.1.2-2";
+
+/// A protocol stage a request can be accepted or rejected at.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    Par,
+    Authorization,
+    Token,
+    Resource,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Par => "par",
+            Stage::Authorization => "authorization",
+            Stage::Token => "token",
+            Stage::Resource => "resource",
+        }
+    }
+}
+
+/// How a stage answered.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StageResult {
+    Accepted,
+    /// Refused. `how` says in what form: `HTTP 400 JSON error`, `error page`, `error redirect`.
+    Rejected {
+        status: Option<u16>,
+        error: Option<String>,
+        how: String,
+        /// For error redirects: whether `iss` was present and equal to the issuer.
+        iss_ok: Option<bool>,
+        /// The answer had the form the spec asks for (400/401 JSON error, error page, error
+        /// redirect to a registered URI).
+        well_formed: bool,
+    },
+    /// The user agent was sent to a URI the client never registered: never followed.
+    RedirectedElsewhere(String),
+    /// No usable answer (transport error, a login page with login mode none, …).
+    Undetermined(String),
+}
+
+/// One stage as the flow executed it.
+#[derive(Clone, Debug)]
+pub struct StageRecord {
+    pub stage: Stage,
+    /// Position of the step in the item's flow.
+    pub step: usize,
+    /// Whether the step (or an earlier one) was deliberately altered.
+    pub under_test: bool,
+    pub result: StageResult,
+    pub exchange: Option<u32>,
+}
+
+/// What a flow observed, beyond the stage results.
+#[derive(Clone, Debug, Default)]
+pub struct FlowObs {
+    pub stages: Vec<StageRecord>,
+    pub sender_constraint: Option<SenderConstraint>,
+    /// The `state` the client sent.
+    pub sent_state: Option<String>,
+    /// Parameters of the authorization response at the registered redirect URI.
+    pub authz_response: Option<Vec<(String, String)>>,
+    pub authz_exchange: Option<u32>,
+    /// Statuses of the redirects the AS issued during the authorization leg, with exchanges.
+    pub redirects: Vec<(u16, u32)>,
+    pub par_response: Option<(Value, u16, u32)>,
+    pub token_response: Option<(Value, u32)>,
+}
+
+fn flow<'a>(f: &Finding, obs: &'a Observations<'_>) -> Result<&'a FlowObs, Finding> {
+    obs.flow
+        .ok_or_else(|| f.clone().inconclusive("the item ran no OAuth flow"))
+}
+
+fn describe(r: &StageRecord) -> String {
+    match &r.result {
+        StageResult::Accepted => format!("{} accepted", r.stage.as_str()),
+        StageResult::Rejected {
+            status, error, how, ..
+        } => format!(
+            "{} rejected ({how}{}{})",
+            r.stage.as_str(),
+            status.map(|s| format!(", HTTP {s}")).unwrap_or_default(),
+            error
+                .as_ref()
+                .map(|e| format!(", error={e}"))
+                .unwrap_or_default()
+        ),
+        StageResult::RedirectedElsewhere(u) => {
+            format!("{} redirected to unregistered {u}", r.stage.as_str())
+        }
+        StageResult::Undetermined(why) => format!("{} undetermined: {why}", r.stage.as_str()),
+    }
+}
+
+/// Every listed stage ran and accepted. A rejection is the target refusing a correct request.
+pub fn accepted(name: &str, obs: &Observations<'_>, at: &[Stage]) -> Finding {
+    let list: Vec<&str> = at.iter().map(|s| s.as_str()).collect();
+    let f = Finding::new(name).evidence("expected", format!("accepted at {}", list.join(", ")));
+    let fl = match flow(&f, obs) {
+        Ok(x) => x,
+        Err(e) => return e,
+    };
+    for stage in at {
+        let Some(r) = fl.stages.iter().rev().find(|r| r.stage == *stage) else {
+            // The stage never ran: the first stage that did not accept explains why.
+            return match fl.stages.iter().find(|r| r.result != StageResult::Accepted) {
+                Some(r) if matches!(r.result, StageResult::Undetermined(_)) => f
+                    .on(r.exchange)
+                    .evidence("actual", describe(r))
+                    .inconclusive(describe(r)),
+                Some(r) => f
+                    .on(r.exchange)
+                    .evidence("actual", describe(r))
+                    .violated(format!("{} never ran: {}", stage.as_str(), describe(r))),
+                None => f.inconclusive(format!("the flow has no {} stage", stage.as_str())),
+            };
+        };
+        let f2 = f.clone().on(r.exchange).evidence("actual", describe(r));
+        match &r.result {
+            StageResult::Accepted => {}
+            StageResult::Undetermined(_) => return f2.inconclusive(describe(r)),
+            _ => return f2.violated(format!("a correct request was refused: {}", describe(r))),
+        }
+    }
+    f.evidence("actual", "accepted")
+        .held(format!("accepted at {}", list.join(", ")))
+}
+
+/// The deliberately broken request was refused at one of `at`, in a form the spec allows.
+/// Errors outside `errors` only warn. Steps before the altered one must have been accepted;
+/// otherwise the test never reached what it tests and cannot judge.
+pub fn rejected(name: &str, obs: &Observations<'_>, at: &[Stage], errors: &[String]) -> Finding {
+    let list: Vec<&str> = at.iter().map(|s| s.as_str()).collect();
+    let mut f =
+        Finding::new(name).evidence("expected", format!("rejected at {}", list.join(" or ")));
+    if !errors.is_empty() {
+        f = f.evidence("expected_errors", errors.join(", "));
+    }
+    let fl = match flow(&f, obs) {
+        Ok(x) => x,
+        Err(e) => return e,
+    };
+    if let Some(pre) = fl
+        .stages
+        .iter()
+        .find(|r| !r.under_test && r.result != StageResult::Accepted)
+    {
+        return f
+            .on(pre.exchange)
+            .evidence("actual", describe(pre))
+            .inconclusive(format!(
+                "a prerequisite step did not succeed, so the test never reached its point: {}",
+                describe(pre)
+            ));
+    }
+    let Some(r) = fl
+        .stages
+        .iter()
+        .find(|r| r.under_test && r.result != StageResult::Accepted)
+    else {
+        let last = fl
+            .stages
+            .last()
+            .map(describe)
+            .unwrap_or_else(|| "nothing ran".into());
+        return f
+            .evidence("actual", &last)
+            .violated(format!("the altered request was accepted ({last})"));
+    };
+    let f = f.on(r.exchange).evidence("actual", describe(r));
+    match &r.result {
+        StageResult::Accepted => f.inconclusive("unreachable: accepted stage selected as rejection"),
+        StageResult::Undetermined(why) => f.inconclusive(why.clone()),
+        StageResult::RedirectedElsewhere(u) => f.violated(format!(
+            "the AS redirected to the unregistered URI {u} (open redirector, RFC 9700 §4.11); it was not followed"
+        )),
+        StageResult::Rejected { error, iss_ok, well_formed, .. } => {
+            if !at.contains(&r.stage) {
+                return f.violated(format!(
+                    "refused only at {} — it should have been refused at {}",
+                    r.stage.as_str(),
+                    list.join(" or ")
+                ));
+            }
+            if *iss_ok == Some(false) {
+                return f.violated("error redirect without the issuer's `iss` parameter (RFC9207-2-1)");
+            }
+            if !well_formed {
+                return f.deviated(format!("refused, but not in the form the spec asks for: {}", describe(r)));
+            }
+            match error {
+                Some(e) if !errors.is_empty() && !errors.contains(e) => {
+                    f.deviated(format!("refused with `{e}`, where {} is expected", errors.join(" or ")))
+                }
+                _ => f.held(describe(r)),
+            }
+        }
+    }
+}
+
+/// RFC9126-2.2-1: a successful push answers 201 with `request_uri` and a positive `expires_in`.
+pub fn par_created(name: &str, obs: &Observations<'_>) -> Finding {
+    let f = Finding::new(name)
+        .requirement(REQ_PAR_CREATED)
+        .evidence("expected", "201 with request_uri and expires_in > 0");
+    let fl = match flow(&f, obs) {
+        Ok(x) => x,
+        Err(e) => return e,
+    };
+    let Some((json, status, seq)) = &fl.par_response else {
+        return f.inconclusive("no PAR response was received");
+    };
+    let f = f.on(Some(*seq)).evidence("status", status);
+    if *status != 201 {
+        return f.violated(format!("PAR answered HTTP {status}, not 201 Created"));
+    }
+    if json
+        .get("request_uri")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
+        return f.violated("PAR response has no request_uri");
+    }
+    match json.get("expires_in").and_then(Value::as_i64) {
+        Some(s) if s > 0 => f
+            .evidence("expires_in", s)
+            .held("201 with request_uri and a positive expires_in"),
+        _ => f.violated("`expires_in` is missing or not a positive integer"),
+    }
+}
+
+/// RFC9207-2-1 / FAPI2-SP-5.3.2.2-7: the authorization response carries `iss` equal to the issuer.
+pub fn iss_in_response(name: &str, obs: &Observations<'_>) -> Finding {
+    let f = Finding::new(name)
+        .requirement(REQ_ISS)
+        .evidence("expected", obs.expected_issuer);
+    let fl = match flow(&f, obs) {
+        Ok(x) => x,
+        Err(e) => return e,
+    };
+    let Some(params) = &fl.authz_response else {
+        return f.inconclusive("no authorization response reached the redirect URI");
+    };
+    let f = f.on(fl.authz_exchange);
+    match params.iter().find(|(k, _)| k == "iss") {
+        Some((_, v)) if v == obs.expected_issuer => {
+            f.evidence("actual", v).held("iss equals the issuer")
+        }
+        Some((_, v)) => f
+            .evidence("actual", v)
+            .violated(format!("iss `{v}` differs from the issuer")),
+        None => f
+            .evidence("actual", "(absent)")
+            .violated("the authorization response has no iss parameter"),
+    }
+}
+
+/// RFC 6749 §4.1.2: the authorization response echoes `state` exactly.
+pub fn state_echoed(name: &str, obs: &Observations<'_>) -> Finding {
+    let f = Finding::new(name).requirement(REQ_STATE);
+    let fl = match flow(&f, obs) {
+        Ok(x) => x,
+        Err(e) => return e,
+    };
+    let (Some(params), Some(sent)) = (&fl.authz_response, &fl.sent_state) else {
+        return f.inconclusive("no authorization response, or no state was sent");
+    };
+    let f = f.on(fl.authz_exchange).evidence("expected", sent);
+    match params.iter().find(|(k, _)| k == "state") {
+        Some((_, v)) if v == sent => f.evidence("actual", v).held("state echoed"),
+        Some((_, v)) => f
+            .evidence("actual", v)
+            .violated("state differs from the one sent"),
+        None => f
+            .evidence("actual", "(absent)")
+            .violated("state was not echoed"),
+    }
+}
+
+/// FAPI2-SP-5.3.2.2-11 (and -10): user-agent redirects use 303; 307 is never used.
+pub fn redirect_status(name: &str, obs: &Observations<'_>, allowed: &[u16]) -> Finding {
+    let f = Finding::new(name).requirement(REQ_REDIRECT_303).evidence(
+        "expected",
+        allowed
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(" or "),
+    );
+    let fl = match flow(&f, obs) {
+        Ok(x) => x,
+        Err(e) => return e,
+    };
+    if fl.redirects.is_empty() {
+        return f.inconclusive("the authorization endpoint issued no redirect");
+    }
+    let statuses: Vec<String> = fl.redirects.iter().map(|(s, _)| s.to_string()).collect();
+    let f = f.evidence("actual", statuses.join(", "));
+    match fl.redirects.iter().find(|(s, _)| !allowed.contains(s)) {
+        Some((s, seq)) => f.on(Some(*seq)).violated(format!("redirect with HTTP {s}")),
+        None => f.held(format!("redirects used {}", statuses.join(", "))),
+    }
+}
+
+/// FAPI2-SP-5.3.2.1-4: the token is sender-constrained the way the variant asks: `token_type`
+/// DPoP for DPoP; for mTLS, `cnf.x5t#S256` where the token or introspection shows it.
+pub fn token_sender_constrained(name: &str, obs: &Observations<'_>) -> Finding {
+    let f = Finding::new(name).requirement(REQ_SENDER_CONSTRAINED);
+    let fl = match flow(&f, obs) {
+        Ok(x) => x,
+        Err(e) => return e,
+    };
+    let Some((json, seq)) = &fl.token_response else {
+        return f.inconclusive("no token response was received");
+    };
+    let f = f.on(Some(*seq));
+    let token_type = json
+        .get("token_type")
+        .and_then(Value::as_str)
+        .unwrap_or("(absent)");
+    match fl.sender_constraint {
+        Some(SenderConstraint::Dpop) => {
+            let f = f
+                .evidence("expected", "token_type DPoP")
+                .evidence("actual", token_type);
+            if token_type.eq_ignore_ascii_case("dpop") {
+                f.held("DPoP-bound access token")
+            } else {
+                f.violated(format!(
+                    "token_type is `{token_type}`, not DPoP: the token is not DPoP-bound"
+                ))
+            }
+        }
+        Some(SenderConstraint::Mtls) => {
+            let f = f.evidence(
+                "expected",
+                "token_type Bearer or DPoP, bound with cnf.x5t#S256",
+            );
+            // An opaque token's binding is only visible at the RS (or by introspection), which
+            // the resource items check; a JWT access token shows it directly.
+            let at = json
+                .get("access_token")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            match super::super::fapi::jose::decode_unverified(at) {
+                Some((_, claims)) => {
+                    match claims.pointer("/cnf/x5t#S256").and_then(Value::as_str) {
+                        Some(t) => f
+                            .evidence("actual", format!("cnf.x5t#S256={t}"))
+                            .held("certificate-bound JWT access token"),
+                        None => f
+                            .evidence("actual", "no cnf.x5t#S256")
+                            .violated("the JWT access token carries no cnf.x5t#S256"),
+                    }
+                }
+                None => f
+                    .evidence("actual", token_type)
+                    .held("opaque token; the binding is checked at the resource server"),
+            }
+        }
+        None => f.inconclusive("the variant names no sender constraint"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use serde_json::json;
+
+    use super::super::FindingStatus::*;
+    use super::*;
+
+    fn rec(stage: Stage, under_test: bool, result: StageResult) -> StageRecord {
+        StageRecord {
+            stage,
+            step: 0,
+            under_test,
+            result,
+            exchange: Some(1),
+        }
+    }
+
+    fn rej(error: &str) -> StageResult {
+        StageResult::Rejected {
+            status: Some(400),
+            error: Some(error.into()),
+            how: "HTTP 400 JSON error".into(),
+            iss_ok: None,
+            well_formed: true,
+        }
+    }
+
+    fn with_flow<R>(fl: FlowObs, f: impl FnOnce(&Observations<'_>) -> R) -> R {
+        let map = HashMap::new();
+        let obs = Observations {
+            expected_issuer: "https://as.example",
+            exchanges: &[],
+            last_by_step: &map,
+            metadata: None,
+            jwks: None,
+            flow: Some(&fl),
+        };
+        f(&obs)
+    }
+
+    fn flow_of(stages: Vec<StageRecord>) -> FlowObs {
+        FlowObs {
+            stages,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn rejected_at_an_allowed_stage_holds() {
+        let fl = flow_of(vec![rec(Stage::Par, true, rej("invalid_request"))]);
+        let f = with_flow(fl, |o| {
+            rejected(
+                "t",
+                o,
+                &[Stage::Par, Stage::Authorization],
+                &["invalid_request".into()],
+            )
+        });
+        assert_eq!(f.status, Held);
+    }
+
+    #[test]
+    fn accepted_negative_is_violated_and_odd_error_deviates() {
+        let fl = flow_of(vec![
+            rec(Stage::Par, true, StageResult::Accepted),
+            rec(Stage::Authorization, true, StageResult::Accepted),
+        ]);
+        assert_eq!(
+            with_flow(fl, |o| rejected("t", o, &[Stage::Par], &[])).status,
+            Violated
+        );
+        let fl = flow_of(vec![rec(Stage::Par, true, rej("server_error"))]);
+        assert_eq!(
+            with_flow(fl, |o| rejected(
+                "t",
+                o,
+                &[Stage::Par],
+                &["invalid_request".into()]
+            ))
+            .status,
+            Deviated
+        );
+    }
+
+    #[test]
+    fn failed_prerequisite_is_inconclusive() {
+        let fl = flow_of(vec![
+            rec(Stage::Par, false, rej("invalid_client")),
+            rec(Stage::Token, true, StageResult::Accepted),
+        ]);
+        assert_eq!(
+            with_flow(fl, |o| rejected("t", o, &[Stage::Token], &[])).status,
+            Inconclusive
+        );
+    }
+
+    #[test]
+    fn open_redirect_and_missing_iss_are_violations() {
+        let fl = flow_of(vec![
+            rec(Stage::Par, true, StageResult::Accepted),
+            rec(
+                Stage::Authorization,
+                true,
+                StageResult::RedirectedElsewhere("https://evil.example/cb".into()),
+            ),
+        ]);
+        assert_eq!(
+            with_flow(fl, |o| rejected("t", o, &[Stage::Authorization], &[])).status,
+            Violated
+        );
+        let no_iss = StageResult::Rejected {
+            status: Some(303),
+            error: Some("invalid_request".into()),
+            how: "error redirect".into(),
+            iss_ok: Some(false),
+            well_formed: true,
+        };
+        let fl = flow_of(vec![rec(Stage::Authorization, true, no_iss)]);
+        assert_eq!(
+            with_flow(fl, |o| rejected("t", o, &[Stage::Authorization], &[])).status,
+            Violated
+        );
+    }
+
+    #[test]
+    fn rejected_at_the_wrong_stage_is_violated() {
+        let fl = flow_of(vec![
+            rec(Stage::Par, true, StageResult::Accepted),
+            rec(Stage::Authorization, true, StageResult::Accepted),
+            rec(Stage::Token, true, rej("invalid_grant")),
+        ]);
+        assert_eq!(
+            with_flow(fl, |o| rejected(
+                "t",
+                o,
+                &[Stage::Par, Stage::Authorization],
+                &[]
+            ))
+            .status,
+            Violated
+        );
+    }
+
+    #[test]
+    fn accepted_judges_each_stage() {
+        let ok = flow_of(vec![
+            rec(Stage::Par, false, StageResult::Accepted),
+            rec(Stage::Token, false, StageResult::Accepted),
+        ]);
+        assert_eq!(
+            with_flow(ok, |o| accepted("t", o, &[Stage::Par, Stage::Token])).status,
+            Held
+        );
+        let refused = flow_of(vec![rec(Stage::Par, false, rej("invalid_client"))]);
+        let f = with_flow(refused, |o| accepted("t", o, &[Stage::Par, Stage::Token]));
+        assert_eq!(f.status, Violated);
+        let undetermined = flow_of(vec![rec(
+            Stage::Par,
+            false,
+            StageResult::Undetermined("connection reset".into()),
+        )]);
+        assert_eq!(
+            with_flow(undetermined, |o| accepted("t", o, &[Stage::Par])).status,
+            Inconclusive
+        );
+        assert_eq!(
+            with_flow(FlowObs::default(), |o| accepted("t", o, &[Stage::Par])).status,
+            Inconclusive
+        );
+    }
+
+    #[test]
+    fn response_checks() {
+        let mut fl = FlowObs {
+            authz_response: Some(vec![
+                ("code".into(), "c".into()),
+                ("state".into(), "s1".into()),
+                ("iss".into(), "https://as.example".into()),
+            ]),
+            sent_state: Some("s1".into()),
+            redirects: vec![(303, 2)],
+            par_response: Some((json!({"request_uri": "urn:x", "expires_in": 60}), 201, 1)),
+            token_response: Some((json!({"access_token": "a", "token_type": "DPoP"}), 3)),
+            sender_constraint: Some(SenderConstraint::Dpop),
+            ..Default::default()
+        };
+        assert_eq!(
+            with_flow(fl.clone(), |o| iss_in_response("t", o)).status,
+            Held
+        );
+        assert_eq!(with_flow(fl.clone(), |o| state_echoed("t", o)).status, Held);
+        assert_eq!(
+            with_flow(fl.clone(), |o| redirect_status("t", o, &[303])).status,
+            Held
+        );
+        assert_eq!(with_flow(fl.clone(), |o| par_created("t", o)).status, Held);
+        assert_eq!(
+            with_flow(fl.clone(), |o| token_sender_constrained("t", o)).status,
+            Held
+        );
+        fl.authz_response = Some(vec![("code".into(), "c".into())]);
+        fl.redirects = vec![(302, 2)];
+        fl.par_response = Some((json!({"request_uri": "urn:x"}), 201, 1));
+        fl.token_response = Some((json!({"access_token": "a", "token_type": "Bearer"}), 3));
+        assert_eq!(
+            with_flow(fl.clone(), |o| iss_in_response("t", o)).status,
+            Violated
+        );
+        assert_eq!(
+            with_flow(fl.clone(), |o| state_echoed("t", o)).status,
+            Violated
+        );
+        assert_eq!(
+            with_flow(fl.clone(), |o| redirect_status("t", o, &[303])).status,
+            Violated
+        );
+        assert_eq!(
+            with_flow(fl.clone(), |o| par_created("t", o)).status,
+            Violated
+        );
+        assert_eq!(
+            with_flow(fl.clone(), |o| token_sender_constrained("t", o)).status,
+            Violated
+        );
+        assert_eq!(
+            with_flow(FlowObs::default(), |o| iss_in_response("t", o)).status,
+            Inconclusive
+        );
+    }
+}

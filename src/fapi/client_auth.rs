@@ -1,0 +1,172 @@
+//! Client authentication at the token and PAR endpoints: `private_key_jwt` assertions (RFC 7523,
+//! OIDC Core §9, FAPI2-SP-5.3.2.1-8) and `tls_client_auth` (RFC 8705 §2), with the mutations that
+//! break them on purpose.
+
+use serde_json::json;
+
+use super::jose;
+use super::mutation::{AudChoice, Mutation, Mutations};
+use super::pkce::random_token;
+use crate::plan::ClientAuth;
+use crate::target::Client;
+use crate::target::keys::SigningKey;
+
+/// The JWT bearer client assertion type (RFC 7523 §2.2).
+pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// Where the assertion is sent, for the `aud` choices that name an endpoint.
+pub struct Audiences<'a> {
+    pub issuer: &'a str,
+    pub token_endpoint: &'a str,
+    pub par_endpoint: &'a str,
+}
+
+/// Form parameters that authenticate `client` (nothing but `client_id` for mTLS, whose proof is
+/// the certificate). `other_key` signs when the mutation asks for the wrong client's key.
+/// `now` is the server's clock (seconds since the epoch).
+pub fn auth_params(
+    client: &Client,
+    aud: &Audiences<'_>,
+    mutations: &[Mutation],
+    other_key: Option<&SigningKey>,
+    now: i64,
+) -> Result<Vec<(String, String)>, String> {
+    let mut params = vec![("client_id".to_owned(), client.client_id.clone())];
+    if mutations.has(&Mutation::NoClientAuth) || client.auth_method == ClientAuth::TlsClientAuth {
+        return Ok(params);
+    }
+    let key = if mutations.has(&Mutation::AssertionSignedByOtherClient) {
+        other_key.ok_or("the target has no second client whose key could sign")?
+    } else {
+        client
+            .signing_key
+            .as_ref()
+            .ok_or("client has no signing key")?
+    };
+    let assertion = assertion(&client.client_id, aud, key, mutations, now)?;
+    params.push(("client_assertion_type".into(), ASSERTION_TYPE.into()));
+    params.push(("client_assertion".into(), assertion));
+    Ok(params)
+}
+
+/// Builds one client assertion: `iss` = `sub` = client_id, `aud` = the issuer string
+/// (FAPI2-SP-5.3.2.1-8), a fresh `jti`, `iat`/`nbf` now and `exp` 60 s later.
+pub fn assertion(
+    client_id: &str,
+    aud: &Audiences<'_>,
+    key: &SigningKey,
+    mutations: &[Mutation],
+    now: i64,
+) -> Result<String, String> {
+    let offset = mutations.find_map(|m| match m {
+        Mutation::AssertionIatOffset(s) => Some(*s),
+        _ => None,
+    });
+    let iat = now + offset.unwrap_or(0);
+    let mut claims = json!({
+        "iss": client_id,
+        "sub": client_id,
+        "jti": random_token(16),
+        "iat": iat,
+        "nbf": iat,
+        "exp": iat.max(now) + 60,
+    });
+    let aud_choice = mutations
+        .find_map(|m| match m {
+            Mutation::AssertionAud(a) => Some(*a),
+            _ => None,
+        })
+        .unwrap_or(AudChoice::Issuer);
+    let aud_value = match aud_choice {
+        AudChoice::Issuer => Some(json!(aud.issuer)),
+        AudChoice::TokenEndpoint => Some(json!(aud.token_endpoint)),
+        AudChoice::ParEndpoint => Some(json!(aud.par_endpoint)),
+        AudChoice::IssuerArray => Some(json!([aud.issuer])),
+        AudChoice::IssuerAndOther => Some(json!([aud.issuer, "https://other.example"])),
+        AudChoice::Foreign => Some(json!("https://evil.example")),
+        AudChoice::Missing => None,
+    };
+    if let (Some(v), Some(o)) = (aud_value, claims.as_object_mut()) {
+        o.insert("aud".into(), v);
+    }
+    if let Some(o) = claims.as_object_mut() {
+        if mutations.has(&Mutation::AssertionExpired) {
+            o.insert("iat".into(), json!(now - 600));
+            o.insert("nbf".into(), json!(now - 600));
+            o.insert("exp".into(), json!(now - 300));
+        }
+        if mutations.has(&Mutation::AssertionOmitExp) {
+            o.remove("exp");
+        }
+    }
+    let header = json!({"typ": "JWT", "kid": key.kid});
+    if mutations.has(&Mutation::AssertionAlgNone) {
+        return Ok(jose::unsigned(header, &claims));
+    }
+    jose::sign(header, &claims, key)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::*;
+
+    fn key() -> SigningKey {
+        let pem = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
+            .unwrap()
+            .serialize_pem();
+        crate::target::keys::parse_signing_key(&pem, None, Some("k1")).unwrap()
+    }
+
+    const AUD: Audiences<'static> = Audiences {
+        issuer: "https://as.example",
+        token_endpoint: "https://as.example/token",
+        par_endpoint: "https://as.example/par",
+    };
+
+    fn claims(m: &[Mutation]) -> (Value, Value) {
+        jose::decode_unverified(&assertion("c1", &AUD, &key(), m, 1_000_000).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn default_assertion_uses_issuer_string() {
+        let (h, c) = claims(&[]);
+        assert_eq!(h["alg"], "ES256");
+        assert_eq!(h["kid"], "k1");
+        assert_eq!(c["aud"], "https://as.example");
+        assert_eq!(c["iss"], "c1");
+        assert_eq!(c["sub"], "c1");
+        assert_eq!(c["exp"], 1_000_060);
+    }
+
+    #[test]
+    fn mutations_change_exactly_their_claim() {
+        assert_eq!(
+            claims(&[Mutation::AssertionAud(AudChoice::TokenEndpoint)]).1["aud"],
+            "https://as.example/token"
+        );
+        assert_eq!(
+            claims(&[Mutation::AssertionAud(AudChoice::IssuerArray)]).1["aud"],
+            json!(["https://as.example"])
+        );
+        assert!(
+            claims(&[Mutation::AssertionAud(AudChoice::Missing)])
+                .1
+                .get("aud")
+                .is_none()
+        );
+        assert_eq!(
+            claims(&[Mutation::AssertionIatOffset(70)]).1["iat"],
+            1_000_070
+        );
+        assert!(claims(&[Mutation::AssertionOmitExp]).1.get("exp").is_none());
+        assert!(
+            claims(&[Mutation::AssertionExpired]).1["exp"]
+                .as_i64()
+                .unwrap()
+                < 1_000_000
+        );
+        assert_eq!(claims(&[Mutation::AssertionAlgNone]).0["alg"], "none");
+    }
+}

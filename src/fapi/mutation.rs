@@ -1,0 +1,120 @@
+//! Mutations: the one named way each request is deliberately broken for a negative test.
+//!
+//! A mutation names what it does to the request (`omit_pkce`, `assertion_aud: token_endpoint`).
+//! Builders apply the ones that concern them and ignore the rest, so one list can be given to a
+//! flow and each step takes its part.
+
+use serde::{Deserialize, Serialize};
+
+/// One deliberate change to an otherwise correct request.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum Mutation {
+    // PKCE (RFC 7636, FAPI2-SP-5.3.2.2-5)
+    /// Send no `code_challenge` at all.
+    OmitPkce,
+    /// `code_challenge_method=plain` with the verifier as challenge.
+    PlainPkce,
+    /// A challenge without `code_challenge_method` (which means plain).
+    OmitCodeChallengeMethod,
+    /// Redeem the code without `code_verifier`.
+    OmitCodeVerifier,
+    /// Redeem the code with a different, well-formed verifier.
+    WrongCodeVerifier,
+    // Authorization request parameters
+    /// Send no `redirect_uri` (FAPI2-SP-5.3.2.2-6).
+    OmitRedirectUri,
+    /// Use a redirect URI the client never registered (open-redirect probe).
+    UnregisteredRedirectUri,
+    /// Use this `response_type` instead of `code`.
+    ResponseType(String),
+    /// Send a nonce of this many characters.
+    NonceLength(usize),
+    /// Send no `state`.
+    OmitState,
+    // Client authentication (FAPI2-SP-5.3.2.1-6, -8, -13)
+    /// Authenticate with nothing but `client_id`.
+    NoClientAuth,
+    /// Client assertion `aud` value.
+    AssertionAud(AudChoice),
+    /// Client assertion `iat` and `nbf` shifted by this many seconds (server clock corrected).
+    AssertionIatOffset(i64),
+    /// Client assertion already expired.
+    AssertionExpired,
+    /// Client assertion without `exp`.
+    AssertionOmitExp,
+    /// Client assertion with `alg: none`.
+    AssertionAlgNone,
+    /// Client assertion signed with the second client's key.
+    AssertionSignedByOtherClient,
+    /// Reuse the previous client assertion (same `jti`).
+    AssertionReplay,
+    // DPoP (RFC 9449)
+    /// No DPoP proof where one is required.
+    OmitDpopProof,
+    /// Proof with a wrong `htu`.
+    DpopWrongHtu,
+    /// Proof with a wrong `htm`.
+    DpopWrongHtm,
+    /// Proof `iat` shifted by this many seconds (server clock corrected).
+    DpopIatOffset(i64),
+    /// Send the previous proof again (same `jti`).
+    DpopReplay,
+    /// Proof signed by a key other than the one the token is bound to.
+    DpopOtherKey,
+    /// Proof without the `ath` claim at the resource server.
+    DpopOmitAth,
+    /// Proof with `typ` other than `dpop+jwt`.
+    DpopWrongTyp,
+    /// Proof with `alg: none`.
+    DpopAlgNone,
+    /// Bind the PAR to a DPoP key thumbprint (`dpop_jkt`) of a different key than the proofs use.
+    DpopJktMismatch,
+    // Sender constraint at the resource server
+    /// Present a DPoP-bound token as `Bearer` with no proof.
+    BearerDowngrade,
+    /// Present the token in the query string.
+    AccessTokenInQuery,
+    /// Call with the second client's certificate.
+    OtherClientCert,
+    /// Call without a client certificate.
+    NoClientCert,
+    // Replays and cross-client use
+    /// Redeem the same code a second time.
+    ReuseCode,
+    /// Use the same `request_uri` for a second authorization request.
+    ReuseRequestUri,
+}
+
+/// Which value goes into a client assertion's `aud` (FAPI2-SP-5.3.2.1-8).
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum AudChoice {
+    Issuer,
+    TokenEndpoint,
+    ParEndpoint,
+    /// `["<issuer>"]`: an array holding only the issuer.
+    IssuerArray,
+    /// `["<issuer>", "https://other.example"]`.
+    IssuerAndOther,
+    /// A foreign audience.
+    Foreign,
+    /// No `aud` claim.
+    Missing,
+}
+
+/// Helpers to ask a mutation list a question.
+pub trait Mutations {
+    fn has(&self, m: &Mutation) -> bool;
+    fn find_map<T>(&self, f: impl Fn(&Mutation) -> Option<T>) -> Option<T>;
+}
+
+impl Mutations for [Mutation] {
+    fn has(&self, m: &Mutation) -> bool {
+        self.contains(m)
+    }
+
+    fn find_map<T>(&self, f: impl Fn(&Mutation) -> Option<T>) -> Option<T> {
+        self.iter().find_map(f)
+    }
+}

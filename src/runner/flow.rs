@@ -1,0 +1,794 @@
+//! Executing the OAuth flow steps (PAR, authorization, token, resource) for one item.
+//!
+//! Each step records what the stage answered as a `StageRecord`; the checks judge those. After
+//! a stage that did not accept, later flow steps do not run: there is nothing to continue with.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::RunContext;
+use super::item::State;
+use crate::checks::{Stage, StageRecord, StageResult};
+use crate::fapi::authorize::{self, AuthzParams, Landing};
+use crate::fapi::client_auth::{self, Audiences};
+use crate::fapi::dpop::{self, ProofFor};
+use crate::fapi::mutation::{Mutation, Mutations};
+use crate::fapi::pkce::{self, Pkce, random_token};
+use crate::fapi::step::{ClientRole, Grant, StepKind};
+use crate::http::{Body, RawResponse, Recorder, RequestSpec};
+use crate::plan::{ClientAuth, OpenidMode, SenderConstraint, Variant};
+use crate::target::Client;
+use crate::target::keys::{SigningKey, thumbprint};
+
+/// At most this many redirects inside the AS before the user agent gives up (loop protection).
+const MAX_HOPS: usize = 10;
+
+/// Per-item protocol state of the flow.
+pub struct FlowState {
+    pub variant: Variant,
+    pkce: Pkce,
+    state: String,
+    nonce: Option<String>,
+    dpop_key: Option<SigningKey>,
+    redirect_uri: Option<String>,
+    request_uri: Option<String>,
+    code: Option<String>,
+    access_token: Option<String>,
+    refresh_token: Option<String>,
+    last_assertion: Option<String>,
+    last_proof: Option<String>,
+    /// Set once a deliberately altered step has started: it and what follows are under test.
+    under_test: bool,
+    /// A stage refused or could not be judged: later flow steps are skipped.
+    stopped: bool,
+    cookies: Vec<(String, String)>,
+}
+
+impl FlowState {
+    pub fn new(variant: Variant) -> Self {
+        FlowState {
+            variant,
+            pkce: pkce::generate(),
+            state: random_token(16),
+            nonce: None,
+            dpop_key: None,
+            redirect_uri: None,
+            request_uri: None,
+            code: None,
+            access_token: None,
+            refresh_token: None,
+            last_assertion: None,
+            last_proof: None,
+            under_test: false,
+            stopped: false,
+            cookies: Vec::new(),
+        }
+    }
+
+    pub fn stopped(&self) -> bool {
+        self.stopped
+    }
+
+    pub fn mark_under_test(&mut self) {
+        self.under_test = true;
+    }
+}
+
+/// The client for a role: the variant's client, or another one for cross-client tests.
+fn client<'a>(
+    ctx: &'a RunContext,
+    variant: &Variant,
+    role: ClientRole,
+) -> Result<&'a Client, String> {
+    let candidates = ctx.target.clients_for(variant.client_auth);
+    let primary = *candidates
+        .first()
+        .ok_or("the target has no client for this variant")?;
+    match role {
+        ClientRole::Primary => Ok(primary),
+        ClientRole::Second => candidates
+            .get(1)
+            .copied()
+            .or_else(|| ctx.target.clients.iter().find(|c| c.name != primary.name))
+            .ok_or_else(|| "the target has no second client".to_owned()),
+    }
+}
+
+/// Whether requests of `client` carry its certificate: for mTLS client authentication, and for
+/// every request whose token is (or will be) mTLS-bound.
+fn uses_cert(client: &Client, variant: &Variant) -> bool {
+    client.auth_method == ClientAuth::TlsClientAuth
+        || variant.sender_constraint == Some(SenderConstraint::Mtls)
+}
+
+fn scope(client: &Client, variant: &Variant) -> String {
+    let mut parts: Vec<&str> = client
+        .scope
+        .as_deref()
+        .unwrap_or("")
+        .split_whitespace()
+        .filter(|s| *s != "openid")
+        .collect();
+    if variant.openid != Some(OpenidMode::Oauth) {
+        parts.insert(0, "openid");
+    }
+    parts.join(" ")
+}
+
+fn metadata_str<'a>(state: &'a State, member: &str) -> Option<&'a str> {
+    state
+        .metadata
+        .as_ref()?
+        .doc
+        .json
+        .as_ref()?
+        .get(member)?
+        .as_str()
+}
+
+/// The endpoint URL, using its `mtls_endpoint_aliases` entry when the request carries a
+/// certificate (RFC 8705 §5).
+fn endpoint(state: &State, member: &str, with_cert: bool) -> Result<url::Url, String> {
+    let json = state
+        .metadata
+        .as_ref()
+        .and_then(|m| m.doc.json.as_ref())
+        .ok_or("the metadata is unavailable")?;
+    let alias = with_cert
+        .then(|| {
+            json.get("mtls_endpoint_aliases")
+                .and_then(|a| a.get(member))
+                .and_then(Value::as_str)
+        })
+        .flatten();
+    let value = alias
+        .or_else(|| json.get(member).and_then(Value::as_str))
+        .ok_or_else(|| format!("the metadata has no `{member}`"))?;
+    url::Url::parse(value).map_err(|e| format!("metadata `{member}` is not a URL: {e}"))
+}
+
+fn header<'a>(r: &'a RawResponse, name: &str) -> Option<&'a str> {
+    r.headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+fn json_of(r: &RawResponse) -> Option<Value> {
+    serde_json::from_slice(&r.body).ok()
+}
+
+/// How a direct (back-channel) endpoint answered: 2xx accepts, 400/401 with a JSON `error` is a
+/// well-formed rejection (RFC 6749 §5.2), anything else is a rejection in the wrong form.
+fn direct_result(
+    raw: Option<&RawResponse>,
+    accepted: impl Fn(&RawResponse) -> bool,
+) -> StageResult {
+    let Some(r) = raw else {
+        return StageResult::Undetermined("no response".into());
+    };
+    if accepted(r) {
+        return StageResult::Accepted;
+    }
+    let error = json_of(r).and_then(|j| j.get("error").and_then(Value::as_str).map(str::to_owned));
+    StageResult::Rejected {
+        status: Some(r.status),
+        well_formed: matches!(r.status, 400 | 401) && error.is_some(),
+        how: if error.is_some() {
+            "JSON error".into()
+        } else {
+            "no JSON error".into()
+        },
+        error,
+        iss_ok: None,
+    }
+}
+
+fn record(
+    state: &mut State,
+    stage: Stage,
+    step: usize,
+    result: StageResult,
+    exchange: Option<u32>,
+) {
+    if result != StageResult::Accepted {
+        state.flow.stopped = true;
+    }
+    let under_test = state.flow.under_test;
+    state.obs.stages.push(StageRecord {
+        stage,
+        step,
+        under_test,
+        result,
+        exchange,
+    });
+}
+
+fn server_now(ctx: &RunContext) -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp() + ctx.clock_offset()
+}
+
+fn dpop_key(state: &mut State) -> Result<SigningKey, String> {
+    if state.flow.dpop_key.is_none() {
+        state.flow.dpop_key = Some(dpop::generate_key()?);
+    }
+    state
+        .flow
+        .dpop_key
+        .clone()
+        .ok_or_else(|| "no DPoP key".to_owned())
+}
+
+/// Builds a DPoP proof for a request, honouring the nonce the server last gave for its origin.
+fn proof(
+    ctx: &RunContext,
+    state: &mut State,
+    htm: &str,
+    url: &url::Url,
+    access_token: Option<&str>,
+    mutations: &[Mutation],
+) -> Result<String, String> {
+    if mutations.has(&Mutation::DpopReplay)
+        && let Some(p) = &state.flow.last_proof
+    {
+        return Ok(p.clone());
+    }
+    let key = if mutations.has(&Mutation::DpopOtherKey) {
+        dpop::generate_key()?
+    } else {
+        dpop_key(state)?
+    };
+    let nonce = ctx.dpop_nonce(url);
+    let p = dpop::proof(
+        &key,
+        &ProofFor {
+            htm,
+            htu: url.as_str(),
+            access_token,
+            nonce: nonce.as_deref(),
+        },
+        mutations,
+        server_now(ctx),
+    )?;
+    state.flow.last_proof = Some(p.clone());
+    Ok(p)
+}
+
+/// Whether a response asks for a DPoP nonce (RFC 9449 §8 at the AS, §9 at the RS); remembers it.
+fn wants_nonce(ctx: &RunContext, url: &url::Url, r: &RawResponse) -> bool {
+    let Some(nonce) = header(r, "dpop-nonce") else {
+        return false;
+    };
+    let asked = json_of(r)
+        .and_then(|j| {
+            j.get("error")
+                .and_then(Value::as_str)
+                .map(|e| e == "use_dpop_nonce")
+        })
+        .unwrap_or(false)
+        || header(r, "www-authenticate").is_some_and(|w| w.contains("use_dpop_nonce"));
+    ctx.set_dpop_nonce(url, nonce);
+    asked
+}
+
+fn client_auth_params(
+    ctx: &RunContext,
+    state: &mut State,
+    client: &Client,
+    mutations: &[Mutation],
+) -> Result<Vec<(String, String)>, String> {
+    let token = metadata_str(state, "token_endpoint")
+        .unwrap_or_default()
+        .to_owned();
+    let par = metadata_str(state, "pushed_authorization_request_endpoint")
+        .unwrap_or_default()
+        .to_owned();
+    let aud = Audiences {
+        issuer: &ctx.target.issuer,
+        token_endpoint: &token,
+        par_endpoint: &par,
+    };
+    let other = ctx
+        .target
+        .clients
+        .iter()
+        .find(|c| c.name != client.name)
+        .and_then(|c| c.signing_key.as_ref());
+    let mut params = client_auth::auth_params(client, &aud, mutations, other, server_now(ctx))?;
+    if let Some(slot) = params.iter_mut().find(|(k, _)| k == "client_assertion") {
+        if mutations.has(&Mutation::AssertionReplay)
+            && let Some(prev) = &state.flow.last_assertion
+        {
+            slot.1 = prev.clone();
+        }
+        state.flow.last_assertion = Some(slot.1.clone());
+    }
+    Ok(params)
+}
+
+/// Sends a back-channel POST, retrying once when the server asks for a DPoP nonce.
+#[allow(clippy::too_many_arguments)] // one call per endpoint kind; a struct would only rename them
+async fn post_with_nonce(
+    ctx: &RunContext,
+    state: &mut State,
+    recorder: &Recorder,
+    label: &str,
+    url: &url::Url,
+    client: &Client,
+    with_cert: bool,
+    mutations: &[Mutation],
+    dpop_on: bool,
+    mut form: impl FnMut(&RunContext, &mut State) -> Result<Vec<(String, String)>, String>,
+) -> Result<(u32, Option<RawResponse>), String> {
+    let mut attempt = 0;
+    loop {
+        let mut headers = Vec::new();
+        if dpop_on {
+            headers.push((
+                "DPoP".to_owned(),
+                proof(ctx, state, "POST", url, None, mutations)?,
+            ));
+        }
+        let spec = RequestSpec {
+            label: label.to_owned(),
+            method: reqwest::Method::POST,
+            url: url.clone(),
+            headers,
+            body: Some(Body::Form(form(ctx, state)?)),
+        };
+        let (seq, raw) = ctx
+            .http
+            .send(spec, with_cert.then_some(client.name.as_str()), recorder)
+            .await;
+        attempt += 1;
+        match &raw {
+            Some(r) if dpop_on && attempt == 1 && wants_nonce(ctx, url, r) => continue,
+            _ => return Ok((seq, raw)),
+        }
+    }
+}
+
+pub async fn par(
+    ctx: &Arc<RunContext>,
+    state: &mut State,
+    step: usize,
+    role: ClientRole,
+    mutations: &[Mutation],
+    recorder: &Recorder,
+) -> Result<(), String> {
+    let variant = state.flow.variant.clone();
+    let c = client(ctx, &variant, role)?;
+    let with_cert = uses_cert(c, &variant) && !mutations.has(&Mutation::NoClientCert);
+    let url = endpoint(state, "pushed_authorization_request_endpoint", with_cert)?;
+    let redirect_uri = c
+        .redirect_uris
+        .first()
+        .map(|u| u.to_string())
+        .ok_or("the client has no redirect URI")?;
+    state.flow.redirect_uri = Some(redirect_uri.clone());
+    if variant.openid != Some(OpenidMode::Oauth) && state.flow.nonce.is_none() {
+        state.flow.nonce = Some(random_token(16));
+    }
+    let jkt = if mutations.has(&Mutation::DpopJktMismatch) {
+        Some(thumbprint(&dpop::generate_key()?.public_jwk))
+    } else if variant.sender_constraint == Some(SenderConstraint::Dpop) {
+        Some(thumbprint(&dpop_key(state)?.public_jwk))
+    } else {
+        None
+    };
+    let scope = scope(c, &variant);
+    let (seq, raw) = post_with_nonce(
+        ctx,
+        state,
+        recorder,
+        "pushed authorization request",
+        &url,
+        c,
+        with_cert,
+        mutations,
+        false,
+        |ctx, st| {
+            let fs = &st.flow;
+            let mut form = authorize::params(
+                &AuthzParams {
+                    client_id: &c.client_id,
+                    redirect_uri: &redirect_uri,
+                    scope: &scope,
+                    state: &fs.state,
+                    nonce: fs.nonce.as_deref(),
+                    pkce: &fs.pkce,
+                    dpop_jkt: jkt.as_deref(),
+                },
+                mutations,
+            );
+            form.retain(|(k, _)| k != "client_id");
+            form.extend(client_auth_params(ctx, st, c, mutations)?);
+            Ok(form)
+        },
+    )
+    .await?;
+    state.last_by_step.insert(StepKind::Par, seq);
+    let result = direct_result(raw.as_ref(), |r| {
+        matches!(r.status, 200 | 201)
+            && json_of(r)
+                .and_then(|j| j.get("request_uri").cloned())
+                .is_some()
+    });
+    if let Some((r, j)) = raw.as_ref().and_then(|r| json_of(r).map(|j| (r, j))) {
+        if let Some(u) = j.get("request_uri").and_then(Value::as_str) {
+            state.flow.request_uri = Some(u.to_owned());
+        }
+        state.obs.par_response = Some((j, r.status, seq));
+    }
+    record(state, Stage::Par, step, result, Some(seq));
+    Ok(())
+}
+
+pub async fn authorize_step(
+    ctx: &Arc<RunContext>,
+    state: &mut State,
+    step: usize,
+    use_par: bool,
+    role: ClientRole,
+    mutations: &[Mutation],
+    recorder: &Recorder,
+) -> Result<(), String> {
+    let variant = state.flow.variant.clone();
+    let c = client(ctx, &variant, role)?;
+    let base = endpoint(state, "authorization_endpoint", false)?;
+    let mut url = base.clone();
+    if use_par {
+        let request_uri = state
+            .flow
+            .request_uri
+            .clone()
+            .ok_or("no request_uri: the flow has no successful PAR step before authorize")?;
+        url.query_pairs_mut()
+            .append_pair("client_id", &c.client_id)
+            .append_pair("request_uri", &request_uri);
+    } else {
+        let redirect_uri = c
+            .redirect_uris
+            .first()
+            .map(|u| u.to_string())
+            .ok_or("the client has no redirect URI")?;
+        state.flow.redirect_uri = Some(redirect_uri.clone());
+        if variant.openid != Some(OpenidMode::Oauth) && state.flow.nonce.is_none() {
+            state.flow.nonce = Some(random_token(16));
+        }
+        let fs = &state.flow;
+        let params = authorize::params(
+            &AuthzParams {
+                client_id: &c.client_id,
+                redirect_uri: &redirect_uri,
+                scope: &scope(c, &variant),
+                state: &fs.state,
+                nonce: fs.nonce.as_deref(),
+                pkce: &fs.pkce,
+                dpop_jkt: None,
+            },
+            mutations,
+        );
+        url.query_pairs_mut().extend_pairs(params);
+    }
+    state.obs.sent_state = (!mutations.has(&Mutation::OmitState)).then(|| state.flow.state.clone());
+    let issuer = url::Url::parse(&ctx.target.issuer).map_err(|e| e.to_string())?;
+    let origins = [issuer, base];
+    let mut registered = c.redirect_uris.clone();
+    if let Ok(u) = url::Url::parse(authorize::UNREGISTERED_REDIRECT) {
+        // Never registered, but classified like one so its response parameters are read; the
+        // result below still reports it as a redirect to an unregistered URI.
+        registered.push(u);
+    }
+    for hop in 0..MAX_HOPS {
+        let mut headers = Vec::new();
+        if !state.flow.cookies.is_empty() {
+            let jar: Vec<String> = state
+                .flow
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            headers.push(("Cookie".to_owned(), jar.join("; ")));
+        }
+        let spec = RequestSpec {
+            label: if hop == 0 {
+                "authorization request".into()
+            } else {
+                format!("authorization redirect hop {hop}")
+            },
+            method: reqwest::Method::GET,
+            url: url.clone(),
+            headers,
+            body: None,
+        };
+        let (seq, raw) = ctx.http.send(spec, None, recorder).await;
+        state.last_by_step.insert(StepKind::Authorize, seq);
+        let Some(r) = raw else {
+            record(
+                state,
+                Stage::Authorization,
+                step,
+                StageResult::Undetermined("no response from the authorization endpoint".into()),
+                Some(seq),
+            );
+            return Ok(());
+        };
+        for (k, v) in &r.headers {
+            if k.eq_ignore_ascii_case("set-cookie")
+                && let Some((name, rest)) = v.split_once('=')
+            {
+                let value = rest.split(';').next().unwrap_or("").to_owned();
+                state.flow.cookies.retain(|(n, _)| n != name);
+                state.flow.cookies.push((name.to_owned(), value));
+            }
+        }
+        let location = header(&r, "location").and_then(|l| url.join(l).ok());
+        let (true, Some(next)) = ((300..400).contains(&r.status), location) else {
+            let result = if (400..600).contains(&r.status) {
+                StageResult::Rejected {
+                    status: Some(r.status),
+                    error: None,
+                    how: "error page".into(),
+                    iss_ok: None,
+                    well_formed: r.status < 500,
+                }
+            } else {
+                StageResult::Undetermined(format!(
+                    "the authorization endpoint answered HTTP {} with a page (login or consent?), which login mode {:?} cannot get past",
+                    r.status, ctx.target.login
+                ))
+            };
+            record(state, Stage::Authorization, step, result, Some(seq));
+            return Ok(());
+        };
+        state.obs.redirects.push((r.status, seq));
+        match authorize::classify(&next, &registered, &origins) {
+            Landing::Registered { params } => {
+                let unregistered = next.as_str().starts_with(authorize::UNREGISTERED_REDIRECT);
+                let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+                state.obs.authz_response = Some(params.clone());
+                state.obs.authz_exchange = Some(seq);
+                let result = if unregistered {
+                    StageResult::RedirectedElsewhere(next.to_string())
+                } else if let Some(code) = get("code") {
+                    state.flow.code = Some(code);
+                    StageResult::Accepted
+                } else if let Some(error) = get("error") {
+                    let iss_ok = Some(get("iss").as_deref() == Some(ctx.target.issuer.as_str()));
+                    StageResult::Rejected {
+                        status: Some(r.status),
+                        error: Some(error),
+                        how: "error redirect".into(),
+                        iss_ok,
+                        well_formed: true,
+                    }
+                } else {
+                    StageResult::Undetermined(
+                        "redirect to the client with neither code nor error".into(),
+                    )
+                };
+                record(state, Stage::Authorization, step, result, Some(seq));
+                return Ok(());
+            }
+            Landing::AsOrigin(u) => url = u,
+            Landing::Elsewhere(u) => {
+                let result = StageResult::Undetermined(format!(
+                    "the AS redirected to {u}, another origin (federated login?); it was not followed"
+                ));
+                record(state, Stage::Authorization, step, result, Some(seq));
+                return Ok(());
+            }
+        }
+    }
+    record(
+        state,
+        Stage::Authorization,
+        step,
+        StageResult::Undetermined(format!(
+            "more than {MAX_HOPS} redirects inside the AS (loop?)"
+        )),
+        None,
+    );
+    Ok(())
+}
+
+pub async fn token(
+    ctx: &Arc<RunContext>,
+    state: &mut State,
+    step: usize,
+    grant: Grant,
+    role: ClientRole,
+    mutations: &[Mutation],
+    recorder: &Recorder,
+) -> Result<(), String> {
+    let variant = state.flow.variant.clone();
+    let c = client(ctx, &variant, role)?;
+    let with_cert = uses_cert(c, &variant) && !mutations.has(&Mutation::NoClientCert);
+    let url = endpoint(state, "token_endpoint", with_cert)?;
+    let dpop_on = variant.sender_constraint == Some(SenderConstraint::Dpop)
+        && !mutations.has(&Mutation::OmitDpopProof);
+    let grant_params: Vec<(String, String)> = match grant {
+        Grant::AuthorizationCode => {
+            let code = state
+                .flow
+                .code
+                .clone()
+                .ok_or("no authorization code: the flow has no successful authorize step")?;
+            let mut p = vec![
+                ("grant_type".to_owned(), "authorization_code".to_owned()),
+                ("code".to_owned(), code),
+            ];
+            if let Some(r) = &state.flow.redirect_uri {
+                p.push(("redirect_uri".into(), r.clone()));
+            }
+            if mutations.has(&Mutation::WrongCodeVerifier) {
+                p.push(("code_verifier".into(), pkce::generate().verifier));
+            } else if !mutations.has(&Mutation::OmitCodeVerifier) {
+                p.push(("code_verifier".into(), state.flow.pkce.verifier.clone()));
+            }
+            p
+        }
+        Grant::RefreshToken => {
+            let rt = state
+                .flow
+                .refresh_token
+                .clone()
+                .ok_or("no refresh token: the token response had none")?;
+            vec![
+                ("grant_type".to_owned(), "refresh_token".to_owned()),
+                ("refresh_token".to_owned(), rt),
+            ]
+        }
+    };
+    let label = match grant {
+        Grant::AuthorizationCode => "token request (authorization_code)",
+        Grant::RefreshToken => "token request (refresh_token)",
+    };
+    let (seq, raw) = post_with_nonce(
+        ctx,
+        state,
+        recorder,
+        label,
+        &url,
+        c,
+        with_cert,
+        mutations,
+        dpop_on,
+        |ctx, st| {
+            let mut form = grant_params.clone();
+            form.extend(client_auth_params(ctx, st, c, mutations)?);
+            Ok(form)
+        },
+    )
+    .await?;
+    state.last_by_step.insert(StepKind::Token, seq);
+    let result = direct_result(raw.as_ref(), |r| {
+        r.status == 200
+            && json_of(r)
+                .and_then(|j| j.get("access_token").cloned())
+                .is_some()
+    });
+    if let (StageResult::Accepted, Some(j)) = (&result, raw.as_ref().and_then(json_of)) {
+        state.flow.access_token = j
+            .get("access_token")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        if let Some(rt) = j.get("refresh_token").and_then(Value::as_str) {
+            state.flow.refresh_token = Some(rt.to_owned());
+        }
+        state.obs.token_response = Some((j, seq));
+    }
+    record(state, Stage::Token, step, result, Some(seq));
+    Ok(())
+}
+
+pub async fn resource(
+    ctx: &Arc<RunContext>,
+    state: &mut State,
+    step: usize,
+    role: ClientRole,
+    mutations: &[Mutation],
+    recorder: &Recorder,
+) -> Result<(), String> {
+    let variant = state.flow.variant.clone();
+    let c = client(ctx, &variant, role)?;
+    let res = ctx
+        .target
+        .resources
+        .first()
+        .ok_or("the target has no resources")?;
+    let at = state
+        .flow
+        .access_token
+        .clone()
+        .ok_or("no access token: the flow has no successful token step")?;
+    let method = reqwest::Method::from_bytes(res.method.as_bytes()).map_err(|e| e.to_string())?;
+    let dpop_on = variant.sender_constraint == Some(SenderConstraint::Dpop);
+    let cert_holder = if mutations.has(&Mutation::NoClientCert) {
+        None
+    } else if mutations.has(&Mutation::OtherClientCert) {
+        Some(client(ctx, &variant, ClientRole::Second)?.name.clone())
+    } else {
+        uses_cert(c, &variant).then(|| c.name.clone())
+    };
+    let mut attempt = 0;
+    loop {
+        let mut url = res.url.clone();
+        let mut headers = vec![("x-fapi-interaction-id".to_owned(), interaction_id())];
+        if mutations.has(&Mutation::AccessTokenInQuery) {
+            url.query_pairs_mut().append_pair("access_token", &at);
+        } else if dpop_on && !mutations.has(&Mutation::BearerDowngrade) {
+            headers.push(("Authorization".into(), format!("DPoP {at}")));
+            if !mutations.has(&Mutation::OmitDpopProof) {
+                headers.push((
+                    "DPoP".into(),
+                    proof(ctx, state, method.as_str(), &res.url, Some(&at), mutations)?,
+                ));
+            }
+        } else {
+            headers.push(("Authorization".into(), format!("Bearer {at}")));
+        }
+        let spec = RequestSpec {
+            label: "protected resource request".into(),
+            method: method.clone(),
+            url: url.clone(),
+            headers,
+            body: None,
+        };
+        let (seq, raw) = ctx.http.send(spec, cert_holder.as_deref(), recorder).await;
+        attempt += 1;
+        if let Some(r) = &raw
+            && dpop_on
+            && attempt == 1
+            && wants_nonce(ctx, &res.url, r)
+        {
+            continue;
+        }
+        state.last_by_step.insert(StepKind::Resource, seq);
+        let result = match &raw {
+            None => StageResult::Undetermined("no response from the resource server".into()),
+            Some(r) if (200..300).contains(&r.status) => StageResult::Accepted,
+            Some(r) => {
+                let www = header(r, "www-authenticate").map(str::to_owned);
+                let error = www
+                    .as_deref()
+                    .and_then(|w| w.split("error=\"").nth(1))
+                    .and_then(|e| e.split('"').next())
+                    .map(str::to_owned);
+                StageResult::Rejected {
+                    status: Some(r.status),
+                    well_formed: matches!(r.status, 400 | 401 | 403) && www.is_some(),
+                    how: if www.is_some() {
+                        "WWW-Authenticate error".into()
+                    } else {
+                        "no WWW-Authenticate".into()
+                    },
+                    error,
+                    iss_ok: None,
+                }
+            }
+        };
+        record(state, Stage::Resource, step, result, Some(seq));
+        return Ok(());
+    }
+}
+
+/// A fresh `x-fapi-interaction-id` (RFC 4122 v4 layout).
+fn interaction_id() -> String {
+    let mut b = [0u8; 16];
+    // Not a secret; a failed RNG only yields a constant id, which the RS must still echo.
+    let _ = aws_lc_rs::rand::fill(&mut b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: Vec<String> = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        h[..4].concat(),
+        h[4..6].concat(),
+        h[6..8].concat(),
+        h[8..10].concat(),
+        h[10..].concat()
+    )
+}
