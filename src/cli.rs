@@ -360,10 +360,23 @@ fn run_meta(
         variants_not_run: selected.variants_not_run.clone(),
         selection,
         started_at: time::OffsetDateTime::now_utc()
+            .replace_nanosecond(0)
+            .unwrap_or_else(|_| time::OffsetDateTime::now_utc())
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default(),
-        host: std::env::var("HOSTNAME").unwrap_or_default(),
+        host: host_name(),
     }
+}
+
+/// The machine's name, for the report header (which machine produced this evidence).
+fn host_name() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default()
 }
 
 fn list_command(plan: &Path, target: Option<&Path>) -> Result<i32, InputError> {

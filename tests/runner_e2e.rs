@@ -68,17 +68,20 @@ fn report_order_is_plan_order_whatever_the_completion_order() {
     let expected: Vec<String> = (0..8).map(|i| format!("ORD-{i}")).collect();
     assert_eq!(ids(&a), expected);
     assert_eq!(ids(&b), expected);
-    let junit = std::fs::read_to_string(double.path("a").join("junit.xml")).unwrap_or_default();
-    if !junit.is_empty() {
-        let positions: Vec<usize> = expected
-            .iter()
-            .filter_map(|id| junit.find(&format!("{id}:")))
-            .collect();
-        assert!(
-            positions.windows(2).all(|w| w[0] < w[1]),
-            "JUnit order differs"
-        );
-    }
+    let junit = std::fs::read_to_string(double.path("a").join("junit.xml")).unwrap();
+    let positions: Vec<usize> = expected
+        .iter()
+        .filter_map(|id| junit.find(&format!("\"{id}: ")))
+        .collect();
+    assert_eq!(
+        positions.len(),
+        expected.len(),
+        "every item is a JUnit case"
+    );
+    assert!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "JUnit order differs from plan order"
+    );
 }
 
 #[test]
