@@ -12,6 +12,7 @@ pub const REQ_ISS: &str = "RFC9207-2-1";
 pub const REQ_REDIRECT_303: &str = "FAPI2-SP-5.3.2.2-11";
 pub const REQ_SENDER_CONSTRAINED: &str = "FAPI2-SP-5.3.2.1-4";
 pub const REQ_STATE: &str = "RFC6749-4.1.2-2";
+pub const REQ_NO_ROTATION: &str = "FAPI2-SP-5.3.2.1-9";
 
 /// A protocol stage a request can be accepted or rejected at.
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Hash)]
@@ -81,6 +82,10 @@ pub struct FlowObs {
     pub redirects: Vec<(u16, u32)>,
     pub par_response: Option<(Value, u16, u32)>,
     pub token_response: Option<(Value, u32)>,
+    /// Refresh tokens in order of issue, with the exchange that issued each.
+    pub refresh_tokens: Vec<(String, u32)>,
+    /// Whether a refresh was made with an older refresh token after rotation, and its answer.
+    pub old_refresh_retry: Option<(bool, u32)>,
 }
 
 fn flow<'a>(f: &Finding, obs: &'a Observations<'_>) -> Result<&'a FlowObs, Finding> {
@@ -376,6 +381,42 @@ pub fn token_sender_constrained(name: &str, obs: &Observations<'_>) -> Finding {
             }
         }
         None => f.inconclusive("the variant names no sender constraint"),
+    }
+}
+
+/// FAPI2-SP-5.3.2.1-9: refreshing does not rotate the refresh token; if it does (an allowed
+/// exception), the old one must still work for a retry window, which the flow tries once.
+pub fn no_refresh_rotation(name: &str, obs: &Observations<'_>) -> Finding {
+    let f = Finding::new(name).requirement(REQ_NO_ROTATION).evidence(
+        "expected",
+        "the same refresh token, or none, after a refresh",
+    );
+    let fl = match flow(&f, obs) {
+        Ok(x) => x,
+        Err(e) => return e,
+    };
+    let [(first, _), rest @ ..] = fl.refresh_tokens.as_slice() else {
+        return f.inconclusive("no refresh token was issued");
+    };
+    let accepted_token_requests = fl
+        .stages
+        .iter()
+        .filter(|r| r.stage == Stage::Token && r.result == StageResult::Accepted)
+        .count();
+    if accepted_token_requests < 2 {
+        return f.inconclusive("no refresh grant was accepted");
+    }
+    match rest.iter().find(|(rt, _)| rt != first) {
+        None => f.evidence("actual", "not rotated").held("the refresh token was not rotated"),
+        Some((_, seq)) => match fl.old_refresh_retry {
+            Some((true, retry)) => f.on(Some(retry)).evidence("actual", "rotated; the old token still worked").deviated(
+                "the refresh token was rotated (allowed only in extraordinary circumstances); the old one still worked",
+            ),
+            Some((false, retry)) => f.on(Some(retry)).evidence("actual", "rotated; the old token was refused").violated(
+                "the refresh token was rotated and the old one no longer works",
+            ),
+            None => f.on(Some(*seq)).evidence("actual", "rotated").violated("the refresh token was rotated"),
+        },
     }
 }
 

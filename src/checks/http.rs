@@ -121,30 +121,69 @@ pub fn no_cors(name: &str, ex: Option<&Exchange>) -> Finding {
     }
 }
 
-/// A header is present, and equals `value` when one is given (case-sensitive value match).
+/// A header is present; equals `value` when one is given; lists the comma-separated token
+/// `contains` (case-insensitive, e.g. `no-store` in `Cache-Control: no-cache, no-store`).
 pub fn header_present(
     name: &str,
     ex: Option<&Exchange>,
     header: &str,
     value: Option<&str>,
+    contains: Option<&str>,
 ) -> Finding {
     let f = Finding::new(name).evidence("header", header);
-    let f = match value {
-        Some(v) => f.evidence("expected", v),
-        None => f,
+    let f = match (value, contains) {
+        (Some(v), _) => f.evidence("expected", v),
+        (None, Some(c)) => f.evidence("expected", format!("contains {c}")),
+        (None, None) => f.evidence("expected", "present"),
     };
     let (r, f) = match response(f, ex) {
         Ok(x) => x,
         Err(e) => return e,
     };
-    match (r.header(header), value) {
-        (None, _) => f
+    let Some(actual) = r.header(header) else {
+        return f
             .evidence("actual", "(absent)")
-            .violated(format!("no {header} header")),
-        (Some(a), Some(v)) if a != v => f
-            .evidence("actual", a)
-            .violated(format!("{header} is `{a}`, expected `{v}`")),
-        (Some(a), _) => f.evidence("actual", a).held(format!("{header} present")),
+            .violated(format!("no {header} header"));
+    };
+    let f = f.evidence("actual", actual);
+    if let Some(v) = value
+        && actual != v
+    {
+        return f.violated(format!("{header} is `{actual}`, expected `{v}`"));
+    }
+    if let Some(c) = contains
+        && !actual.split(',').any(|t| t.trim().eq_ignore_ascii_case(c))
+    {
+        return f.violated(format!("{header} `{actual}` does not contain {c}"));
+    }
+    f.held(format!("{header}: {actual}"))
+}
+
+/// A request header comes back with the same value (FAPI 2.0 / FAPI 1.0 `x-fapi-interaction-id`).
+pub fn header_echoed(name: &str, ex: Option<&Exchange>, header: &str) -> Finding {
+    let f = Finding::new(name).evidence("header", header);
+    let sent = ex.and_then(|e| {
+        e.request
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(header))
+            .map(|(_, v)| v.clone())
+    });
+    let Some(sent) = sent else {
+        return f.inconclusive(format!("the request carried no {header}"));
+    };
+    let (r, f) = match response(f.evidence("expected", &sent), ex) {
+        Ok(x) => x,
+        Err(e) => return e,
+    };
+    match r.header(header) {
+        Some(v) if v == sent => f.evidence("actual", v).held(format!("{header} echoed")),
+        Some(v) => f
+            .evidence("actual", v)
+            .violated(format!("{header} came back as `{v}`, not the value sent")),
+        None => f
+            .evidence("actual", "(absent)")
+            .violated(format!("{header} was not echoed")),
     }
 }
 
@@ -231,23 +270,66 @@ mod tests {
     fn header_present_with_and_without_value() {
         let ex = exchange(1, 200, &[("Cache-Control", "no-store")], "");
         assert_eq!(
-            header_present("t", Some(&ex), "cache-control", None).status,
+            header_present("t", Some(&ex), "cache-control", None, None).status,
             Held
         );
         assert_eq!(
-            header_present("t", Some(&ex), "cache-control", Some("no-store")).status,
+            header_present("t", Some(&ex), "cache-control", Some("no-store"), None).status,
             Held
         );
         assert_eq!(
-            header_present("t", Some(&ex), "cache-control", Some("no-cache")).status,
+            header_present("t", Some(&ex), "cache-control", Some("no-cache"), None).status,
             Violated
         );
         assert_eq!(
-            header_present("t", Some(&ex), "pragma", None).status,
+            header_present("t", Some(&ex), "pragma", None, None).status,
             Violated
         );
         assert_eq!(
-            header_present("t", None, "pragma", None).status,
+            header_present("t", None, "pragma", None, None).status,
+            Inconclusive
+        );
+        let both = exchange(1, 200, &[("Cache-Control", "no-cache, No-Store")], "");
+        assert_eq!(
+            header_present("t", Some(&both), "cache-control", None, Some("no-store")).status,
+            Held
+        );
+        assert_eq!(
+            header_present("t", Some(&ex), "cache-control", None, Some("private")).status,
+            Violated
+        );
+    }
+
+    #[test]
+    fn header_echo_compares_request_and_response() {
+        let mut ex = exchange(1, 200, &[("x-fapi-interaction-id", "abc")], "");
+        ex.request
+            .headers
+            .push(("x-fapi-interaction-id".into(), "abc".into()));
+        assert_eq!(
+            header_echoed("t", Some(&ex), "x-fapi-interaction-id").status,
+            Held
+        );
+        let mut other = exchange(1, 200, &[("x-fapi-interaction-id", "zzz")], "");
+        other
+            .request
+            .headers
+            .push(("x-fapi-interaction-id".into(), "abc".into()));
+        assert_eq!(
+            header_echoed("t", Some(&other), "x-fapi-interaction-id").status,
+            Violated
+        );
+        let mut none = exchange(1, 200, &[], "");
+        none.request
+            .headers
+            .push(("x-fapi-interaction-id".into(), "abc".into()));
+        assert_eq!(
+            header_echoed("t", Some(&none), "x-fapi-interaction-id").status,
+            Violated
+        );
+        let bare = exchange(1, 200, &[], "");
+        assert_eq!(
+            header_echoed("t", Some(&bare), "x-fapi-interaction-id").status,
             Inconclusive
         );
     }

@@ -75,6 +75,10 @@ pub enum CheckSpec {
     RedirectStatus(RedirectStatus),
     /// The access token is bound as the variant's sender constraint requires (FAPI2-SP-5.3.2.1-4).
     TokenSenderConstrained,
+    /// A request header comes back unchanged in the response (e.g. `x-fapi-interaction-id`).
+    HeaderEchoed(HeaderEchoed),
+    /// A refresh did not rotate the refresh token, or the old one still works (FAPI2-SP-5.3.2.1-9).
+    NoRefreshRotation,
 }
 
 impl CheckSpec {
@@ -106,6 +110,8 @@ impl CheckSpec {
             CheckSpec::StateEchoed => "state_echoed",
             CheckSpec::RedirectStatus(_) => "redirect_status",
             CheckSpec::TokenSenderConstrained => "token_sender_constrained",
+            CheckSpec::HeaderEchoed(_) => "header_echoed",
+            CheckSpec::NoRefreshRotation => "no_refresh_rotation",
         }
     }
 
@@ -116,6 +122,8 @@ impl CheckSpec {
             CheckSpec::ContentTypeJson(o) | CheckSpec::NoCors(o) => o.of,
             CheckSpec::Hsts(h) => h.of,
             CheckSpec::HeaderPresent(h) => h.of,
+            CheckSpec::HeaderEchoed(h) => h.of,
+            CheckSpec::NoRefreshRotation => Some(StepKind::Token),
             CheckSpec::IssuerMatches
             | CheckSpec::IssuerWellFormed
             | CheckSpec::RequiredMembers(_)
@@ -151,9 +159,15 @@ impl CheckSpec {
             CheckSpec::ContentTypeJson(o) => http::content_type_json(name, obs.exchange_of(o.of)),
             CheckSpec::Hsts(h) => http::hsts(name, obs.exchange_of(h.of), h.min_max_age),
             CheckSpec::NoCors(o) => http::no_cors(name, obs.exchange_of(o.of)),
-            CheckSpec::HeaderPresent(h) => {
-                http::header_present(name, obs.exchange_of(h.of), &h.name, h.value.as_deref())
-            }
+            CheckSpec::HeaderPresent(h) => http::header_present(
+                name,
+                obs.exchange_of(h.of),
+                &h.name,
+                h.value.as_deref(),
+                h.contains.as_deref(),
+            ),
+            CheckSpec::HeaderEchoed(h) => http::header_echoed(name, obs.exchange_of(h.of), &h.name),
+            CheckSpec::NoRefreshRotation => flow::no_refresh_rotation(name, obs),
             CheckSpec::IssuerMatches => metadata::issuer_matches(name, obs),
             CheckSpec::IssuerWellFormed => metadata::issuer_well_formed(name, obs),
             CheckSpec::RequiredMembers(m) => metadata::required_members(name, obs, &m.members),
@@ -238,8 +252,20 @@ pub struct HeaderPresent {
     #[serde(default)]
     pub of: Option<StepKind>,
     pub name: String,
+    /// The exact value required.
     #[serde(default)]
     pub value: Option<String>,
+    /// A comma-separated token the value must contain (e.g. `no-store` in Cache-Control).
+    #[serde(default)]
+    pub contains: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderEchoed {
+    #[serde(default)]
+    pub of: Option<StepKind>,
+    pub name: String,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -326,6 +352,7 @@ pub const CITED: &[&str] = &[
     flow::REQ_REDIRECT_303,
     flow::REQ_SENDER_CONSTRAINED,
     flow::REQ_STATE,
+    flow::REQ_NO_ROTATION,
 ];
 
 #[cfg(test)]

@@ -670,6 +670,7 @@ pub async fn token(
                 .and_then(|j| j.get("access_token").cloned())
                 .is_some()
     });
+    let used_refresh_token = state.flow.refresh_token.clone();
     if let (StageResult::Accepted, Some(j)) = (&result, raw.as_ref().and_then(json_of)) {
         state.flow.access_token = j
             .get("access_token")
@@ -677,10 +678,39 @@ pub async fn token(
             .map(str::to_owned);
         if let Some(rt) = j.get("refresh_token").and_then(Value::as_str) {
             state.flow.refresh_token = Some(rt.to_owned());
+            state.obs.refresh_tokens.push((rt.to_owned(), seq));
         }
         state.obs.token_response = Some((j, seq));
     }
     record(state, Stage::Token, step, result, Some(seq));
+    let rotated = grant == Grant::RefreshToken && state.flow.refresh_token != used_refresh_token;
+    if let (true, Some(old)) = (rotated, used_refresh_token) {
+        // FAPI2-SP-5.3.2.1-9 allows rotation only if the old token stays usable for a retry:
+        // try it once, as a client retrying after a lost response would.
+        let label = "token request (retry with the pre-rotation refresh token)";
+        let (retry, raw) = post_with_nonce(
+            ctx,
+            state,
+            recorder,
+            label,
+            &url,
+            c,
+            with_cert,
+            &[],
+            dpop_on,
+            |ctx, st| {
+                let mut form = vec![
+                    ("grant_type".to_owned(), "refresh_token".to_owned()),
+                    ("refresh_token".to_owned(), old.clone()),
+                ];
+                form.extend(client_auth_params(ctx, st, c, &[])?);
+                Ok(form)
+            },
+        )
+        .await?;
+        let worked = raw.is_some_and(|r| r.status == 200);
+        state.obs.old_refresh_retry = Some((worked, retry));
+    }
     Ok(())
 }
 
