@@ -14,7 +14,7 @@ fn conformant_double_passes_every_item() {
     let (code, stderr, report) = run(&fapi2_plan(), &target, &out, &["--skip-tag", "flow"]);
     assert_eq!(code, 0, "{stderr}");
     let results = report["results"].as_array().unwrap();
-    assert_eq!(results.len(), 21, "{stderr}");
+    assert_eq!(results.len(), 23, "{stderr}");
     for r in results {
         assert_eq!(r["outcome"], "PASS", "{}: {}", r["key"]["id"], r["reason"]);
     }
@@ -35,7 +35,7 @@ fn conformant_double_passes_every_item() {
     for f in ["junit.xml", "report.html", "report.json"] {
         assert!(out.join(f).exists(), "{f} missing");
     }
-    assert!(stderr.contains("21 items"), "{stderr}");
+    assert!(stderr.contains("23 items"), "{stderr}");
 }
 
 /// Each row: a fault applied to the double, the item that must catch it, and the outcome.
@@ -270,4 +270,30 @@ fn untrusted_certificate_is_refused_by_default() {
         .as_str()
         .unwrap_or("");
     assert!(err.to_lowercase().contains("certificate"), "{err}");
+}
+
+#[test]
+fn tls_probe_passes_rustls_and_fails_a_legacy_server() {
+    let double = TestAs::start();
+    let target = double.target("");
+    let out = double.path("out-tls-ok");
+    let args = ["--only", "FAPI2-SP-5.2.1-2", "--only", "FAPI2-SP-5.2.2-1"];
+    let (code, stderr, report) = run(&fapi2_plan(), &target, &out, &args);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(outcome_of(&report, "FAPI2-SP-5.2.1-2"), "PASS");
+    assert_eq!(outcome_of(&report, "FAPI2-SP-5.2.2-1"), "PASS");
+
+    let legacy = support::start_accept_anything_tls(&double);
+    double
+        .set(|b| b.metadata["token_endpoint"] = json!(format!("https://127.0.0.1:{legacy}/token")));
+    let out = double.path("out-tls-bad");
+    let (code, stderr, report) = run(&fapi2_plan(), &target, &out, &args);
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(outcome_of(&report, "FAPI2-SP-5.2.1-2"), "FAIL");
+    assert_eq!(outcome_of(&report, "FAPI2-SP-5.2.2-1"), "FAIL");
+    let reason = report["results"][1]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("TLS_RSA_WITH_NULL_SHA"),
+        "enumerates the accepted suites: {reason}"
+    );
 }

@@ -458,6 +458,7 @@ mod tests {
             metadata: None,
             jwks: None,
             flow: Some(&fl),
+            tls: None,
         };
         f(&obs)
     }

@@ -10,7 +10,7 @@ pub const REQ_ENDPOINTS_HTTPS: &str = "FAPI2-SP-5.2.1-1.a";
 pub const REQ_NO_NONE_ALG: &str = "RFC8414-2-3";
 
 /// Members whose values are endpoint URLs the client talks to (RFC 8414 §2, OIDD §3, RFC 9126 §5).
-const ENDPOINT_MEMBERS: &[&str] = &[
+pub const ENDPOINT_MEMBERS: &[&str] = &[
     "authorization_endpoint",
     "token_endpoint",
     "pushed_authorization_request_endpoint",

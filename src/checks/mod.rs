@@ -7,7 +7,8 @@ mod finding;
 pub mod flow;
 mod http;
 mod jwks;
-mod metadata;
+pub mod metadata;
+mod tls;
 
 use std::collections::HashMap;
 
@@ -79,6 +80,10 @@ pub enum CheckSpec {
     HeaderEchoed(HeaderEchoed),
     /// A refresh did not rotate the refresh token, or the old one still works (FAPI2-SP-5.3.2.1-9).
     NoRefreshRotation,
+    /// Every host refuses TLS 1.0 and 1.1 (FAPI2-SP-5.2.1-2).
+    TlsLegacyRefused,
+    /// No host accepts a TLS 1.2 suite outside BCP 195 (FAPI2-SP-5.2.2-1, -5.2.3-2).
+    TlsSuitesBcp195,
 }
 
 impl CheckSpec {
@@ -112,6 +117,8 @@ impl CheckSpec {
             CheckSpec::TokenSenderConstrained => "token_sender_constrained",
             CheckSpec::HeaderEchoed(_) => "header_echoed",
             CheckSpec::NoRefreshRotation => "no_refresh_rotation",
+            CheckSpec::TlsLegacyRefused => "tls_legacy_refused",
+            CheckSpec::TlsSuitesBcp195 => "tls_suites_bcp195",
         }
     }
 
@@ -124,6 +131,7 @@ impl CheckSpec {
             CheckSpec::HeaderPresent(h) => h.of,
             CheckSpec::HeaderEchoed(h) => h.of,
             CheckSpec::NoRefreshRotation => Some(StepKind::Token),
+            CheckSpec::TlsLegacyRefused | CheckSpec::TlsSuitesBcp195 => Some(StepKind::TlsProbe),
             CheckSpec::IssuerMatches
             | CheckSpec::IssuerWellFormed
             | CheckSpec::RequiredMembers(_)
@@ -168,6 +176,8 @@ impl CheckSpec {
             ),
             CheckSpec::HeaderEchoed(h) => http::header_echoed(name, obs.exchange_of(h.of), &h.name),
             CheckSpec::NoRefreshRotation => flow::no_refresh_rotation(name, obs),
+            CheckSpec::TlsLegacyRefused => tls::legacy_refused(name, obs),
+            CheckSpec::TlsSuitesBcp195 => tls::suites_bcp195(name, obs),
             CheckSpec::IssuerMatches => metadata::issuer_matches(name, obs),
             CheckSpec::IssuerWellFormed => metadata::issuer_well_formed(name, obs),
             CheckSpec::RequiredMembers(m) => metadata::required_members(name, obs, &m.members),
@@ -320,6 +330,8 @@ pub struct Observations<'a> {
     pub metadata: Option<&'a MetadataObs>,
     pub jwks: Option<&'a Document>,
     pub flow: Option<&'a FlowObs>,
+    /// What the TLS probe found, per host.
+    pub tls: Option<&'a [crate::fapi::tls_probe::HostReport]>,
 }
 
 impl Observations<'_> {
@@ -353,6 +365,9 @@ pub const CITED: &[&str] = &[
     flow::REQ_SENDER_CONSTRAINED,
     flow::REQ_STATE,
     flow::REQ_NO_ROTATION,
+    tls::REQ_LEGACY,
+    tls::REQ_SUITES,
+    tls::REQ_BROWSER_SUITES,
 ];
 
 #[cfg(test)]
@@ -428,6 +443,7 @@ pub(crate) mod testkit {
             metadata: Some(&meta),
             jwks: None,
             flow: None,
+            tls: None,
         };
         f(&obs)
     }
@@ -441,6 +457,7 @@ pub(crate) mod testkit {
             metadata: None,
             jwks: Some(&j),
             flow: None,
+            tls: None,
         };
         f(&obs)
     }

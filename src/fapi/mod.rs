@@ -9,3 +9,4 @@ pub mod mutation;
 pub mod pkce;
 pub mod step;
 pub mod tls;
+pub mod tls_probe;

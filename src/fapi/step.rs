@@ -23,6 +23,8 @@ pub enum Step {
     Token(TokenStep),
     /// Call the protected resource with the access token.
     Resource(FlowStep),
+    /// Offer TLS 1.0, 1.1 and weak TLS 1.2 suites to every host of the target (raw ClientHellos).
+    TlsProbe,
 }
 
 impl Step {
@@ -36,6 +38,7 @@ impl Step {
             Step::Authorize(_) => StepKind::Authorize,
             Step::Token(_) => StepKind::Token,
             Step::Resource(_) => StepKind::Resource,
+            Step::TlsProbe => StepKind::TlsProbe,
         }
     }
 
@@ -48,7 +51,11 @@ impl Step {
                 !a.par || !a.mutations.is_empty() || a.client == ClientRole::Second
             }
             Step::Token(t) => !t.mutations.is_empty() || t.client == ClientRole::Second,
-            Step::Discovery(_) | Step::FetchJwks | Step::Request(_) | Step::Wait(_) => false,
+            Step::Discovery(_)
+            | Step::FetchJwks
+            | Step::Request(_)
+            | Step::Wait(_)
+            | Step::TlsProbe => false,
         }
     }
 }
@@ -125,6 +132,7 @@ pub enum StepKind {
     Authorize,
     Token,
     Resource,
+    TlsProbe,
 }
 
 impl StepKind {
@@ -138,6 +146,7 @@ impl StepKind {
             StepKind::Authorize => "authorize",
             StepKind::Token => "token",
             StepKind::Resource => "resource",
+            StepKind::TlsProbe => "tls_probe",
         }
     }
 }

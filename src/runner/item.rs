@@ -25,6 +25,7 @@ pub(super) struct State {
     pub obs: FlowObs,
     /// Whether any flow step ran, so flow checks know there is something to judge.
     pub flow_ran: bool,
+    pub tls: Option<Vec<crate::fapi::tls_probe::HostReport>>,
 }
 
 /// Runs the flow and the checks. A step that cannot proceed adds an inconclusive finding and ends
@@ -47,6 +48,7 @@ pub async fn execute(
             ..Default::default()
         },
         flow_ran: false,
+        tls: None,
     };
     let mut findings = Vec::new();
     for (index, step) in item.flow.iter().enumerate() {
@@ -107,6 +109,7 @@ pub async fn execute(
             Step::Resource(f) => {
                 flow::resource(&ctx, &mut state, index, f.client, &f.mutations, recorder).await
             }
+            Step::TlsProbe => tls_probe(&ctx, recorder, &mut state).await,
         };
         if let Err(blocked) = result {
             findings.push(
@@ -123,6 +126,7 @@ pub async fn execute(
         metadata: state.metadata.as_ref(),
         jwks: state.jwks.as_ref(),
         flow: state.flow_ran.then_some(&state.obs),
+        tls: state.tls.as_deref(),
     };
     findings.extend(item.expect.iter().map(|c| c.value.evaluate(&obs)));
     findings
@@ -276,6 +280,76 @@ async fn request(
     };
     let (seq, _) = ctx.http.send(spec, None, recorder).await;
     state.last_by_step.insert(StepKind::Request, seq);
+    Ok(())
+}
+
+/// Probes every https host the metadata and the target name, concurrently, once per run.
+async fn tls_probe(
+    ctx: &Arc<RunContext>,
+    recorder: &Recorder,
+    state: &mut State,
+) -> Result<(), String> {
+    ensure_metadata(ctx, recorder, state).await?;
+    let reports = ctx
+        .tls_reports
+        .get_or_init(|| async {
+            let mut hosts: Vec<(String, u16, Vec<String>)> = Vec::new();
+            let mut add = |url: &str, role: String| {
+                let Ok(u) = url::Url::parse(url) else { return };
+                let (Some(host), Some(port), "https") =
+                    (u.host_str(), u.port_or_known_default(), u.scheme())
+                else {
+                    return;
+                };
+                let host = host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_owned();
+                match hosts.iter_mut().find(|(h, p, _)| *h == host && *p == port) {
+                    Some((_, _, roles)) => roles.push(role),
+                    None => hosts.push((host, port, vec![role])),
+                }
+            };
+            add(&ctx.target.issuer, "issuer".into());
+            if let Some(json) = state.metadata.as_ref().and_then(|m| m.doc.json.as_ref()) {
+                for m in crate::checks::metadata::ENDPOINT_MEMBERS {
+                    if let Some(u) = json.get(*m).and_then(|v| v.as_str()) {
+                        add(u, (*m).to_owned());
+                    }
+                }
+                if let Some(aliases) = json
+                    .get("mtls_endpoint_aliases")
+                    .and_then(|v| v.as_object())
+                {
+                    for (k, v) in aliases {
+                        if let Some(u) = v.as_str() {
+                            add(u, format!("mtls_endpoint_aliases.{k}"));
+                        }
+                    }
+                }
+            }
+            for r in &ctx.target.resources {
+                add(r.url.as_str(), "resource".into());
+            }
+            let mut set = tokio::task::JoinSet::new();
+            for (i, (host, port, roles)) in hosts.into_iter().enumerate() {
+                let timeout = ctx.target.connect_timeout;
+                set.spawn(async move {
+                    (
+                        i,
+                        crate::fapi::tls_probe::probe_host(&host, port, roles, timeout).await,
+                    )
+                });
+            }
+            let mut out = Vec::new();
+            while let Some(Ok(r)) = set.join_next().await {
+                out.push(r);
+            }
+            out.sort_by_key(|(i, _)| *i);
+            out.into_iter().map(|(_, r)| r).collect::<Vec<_>>()
+        })
+        .await;
+    state.tls = Some(reports.clone());
     Ok(())
 }
 

@@ -32,6 +32,8 @@ pub struct RunContext {
     clock_offset: std::sync::OnceLock<i64>,
     /// The latest DPoP nonce each origin handed out (RFC 9449 §8, §9).
     dpop_nonces: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    /// The TLS probe's findings, shared by every item that reads them.
+    tls_reports: tokio::sync::OnceCell<Vec<crate::fapi::tls_probe::HostReport>>,
 }
 
 impl RunContext {
@@ -42,6 +44,7 @@ impl RunContext {
             cache: cache::DocCache::default(),
             clock_offset: std::sync::OnceLock::new(),
             dpop_nonces: Default::default(),
+            tls_reports: tokio::sync::OnceCell::new(),
         }
     }
 

@@ -37,7 +37,7 @@ pub struct TestAs {
     pub issuer: String,
     pub dir: tempfile::TempDir,
     pub behavior: Arc<Mutex<Behavior>>,
-    runtime: tokio::runtime::Runtime,
+    pub runtime: tokio::runtime::Runtime,
 }
 
 fn conformant(issuer: &str) -> Behavior {
@@ -287,4 +287,47 @@ pub fn outcome_of<'a>(report: &'a Value, id: &str) -> &'a str {
         .and_then(|rs| rs.iter().find(|r| r["key"]["id"] == id))
         .and_then(|r| r["outcome"].as_str())
         .unwrap_or("(absent)")
+}
+
+/// A TCP server that answers every ClientHello with a ServerHello agreeing to the offered version
+/// and the first offered suite: a stand-in for a server that accepts legacy TLS and weak suites
+/// (no TLS library will play that part). Returns its port; it serves until the test ends.
+pub fn start_accept_anything_tls(runtime_holder: &TestAs) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = runtime_holder
+        .runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    runtime_holder.runtime.spawn(async move {
+        loop {
+            let Ok((mut tcp, _)) = listener.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let Ok(n) = tcp.read(&mut buf).await else {
+                    return;
+                };
+                let hello = &buf[..n];
+                // record(5) + type(1) + len(3) → client version at 9, random 11..43, sid len at 43
+                let (Some(v), Some(&sid)) = (hello.get(9..11), hello.get(43)) else {
+                    return;
+                };
+                let at = 44 + usize::from(sid);
+                let Some(first_suite) = hello.get(at + 2..at + 4) else {
+                    return;
+                };
+                let mut body = vec![0x02, 0x00, 0x00, 0x26, v[0], v[1]];
+                body.extend_from_slice(&[9u8; 32]);
+                body.push(0);
+                body.extend_from_slice(first_suite);
+                body.push(0);
+                let mut record = vec![0x16, 0x03, 0x01, 0x00, body.len() as u8];
+                record.extend(body);
+                let _ = tcp.write_all(&record).await;
+            });
+        }
+    });
+    port
 }
