@@ -44,7 +44,7 @@ use registry::RegisteredClient;
 use state::{Clock, Store, random_value};
 
 /// How to start the reference servers.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ReferenceOptions {
     /// Non-conformances to switch on; empty for a conformant server.
     pub faults: Vec<Fault>,
@@ -70,6 +70,20 @@ impl Default for ReferenceOptions {
             dpop_nonce: false,
             login_password: random_value(),
         }
+    }
+}
+
+impl std::fmt::Debug for ReferenceOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The password is a secret; it never prints.
+        f.debug_struct("ReferenceOptions")
+            .field("faults", &self.faults)
+            .field("as_port", &self.as_port)
+            .field("rs_port", &self.rs_port)
+            .field("login_form", &self.login_form)
+            .field("dpop_nonce", &self.dpop_nonce)
+            .field("login_password", &crate::redact::REDACTED)
+            .finish()
     }
 }
 

@@ -302,6 +302,16 @@ fn presented_token(
     let in_query = query
         .and_then(|q| Params::parse(q.as_bytes()).ok())
         .and_then(|p| p.get("access_token").map(str::to_owned));
+    // Refused even next to a header: RFC 6750 §2 allows one method per request.
+    if in_query.is_some() && !app.fault(Fault::RsTokenInQuery) {
+        return Err(Refusal {
+            status: StatusCode::BAD_REQUEST,
+            error: Some("invalid_request"),
+            description: "access tokens are not accepted in the query string",
+            scheme: None,
+            scope: None,
+        });
+    }
     let mut auth = headers.get_all(AUTHORIZATION).iter();
     let (first, second) = (auth.next(), auth.next());
     if second.is_some() {
@@ -315,7 +325,7 @@ fn presented_token(
     }
     let Some(value) = first else {
         return match in_query {
-            Some(token) if app.fault(Fault::RsTokenInQuery) => {
+            Some(token) => {
                 let scheme = if headers.contains_key(&dpop::DPOP) {
                     Scheme::Dpop
                 } else {
@@ -323,13 +333,6 @@ fn presented_token(
                 };
                 Ok((scheme, token))
             }
-            Some(_) => Err(Refusal {
-                status: StatusCode::BAD_REQUEST,
-                error: Some("invalid_request"),
-                description: "access tokens are not accepted in the query string",
-                scheme: None,
-                scope: None,
-            }),
             None => Err(Refusal {
                 status: StatusCode::UNAUTHORIZED,
                 error: None,

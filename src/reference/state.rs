@@ -67,7 +67,26 @@ impl<V> Default for ExpiringMap<V> {
 impl<V: Clone> ExpiringMap<V> {
     /// Stores `value` until `expires_at`. False when the store is full even after pruning.
     pub fn insert(&self, key: String, value: V, expires_at: i64, now: i64) -> bool {
+        Self::insert_locked(&mut lock(&self.inner), key, value, expires_at, now)
+    }
+
+    /// Stores `key` only if no live entry has it. False for a replay (or a full store). One
+    /// lock covers check and insert, so two racing requests cannot both see the key as new.
+    pub fn insert_new(&self, key: String, value: V, expires_at: i64, now: i64) -> bool {
         let mut map = lock(&self.inner);
+        if map.get(&key).is_some_and(|(exp, _)| *exp > now) {
+            return false;
+        }
+        Self::insert_locked(&mut map, key, value, expires_at, now)
+    }
+
+    fn insert_locked(
+        map: &mut HashMap<String, (i64, V)>,
+        key: String,
+        value: V,
+        expires_at: i64,
+        now: i64,
+    ) -> bool {
         if map.len() >= MAX_ENTRIES {
             map.retain(|_, (exp, _)| *exp > now);
         }
@@ -76,16 +95,6 @@ impl<V: Clone> ExpiringMap<V> {
         }
         map.insert(key, (expires_at, value));
         true
-    }
-
-    /// Stores `key` only if no live entry has it. False for a replay (or a full store).
-    pub fn insert_new(&self, key: String, value: V, expires_at: i64, now: i64) -> bool {
-        let map = lock(&self.inner);
-        if map.get(&key).is_some_and(|(exp, _)| *exp > now) {
-            return false;
-        }
-        drop(map);
-        self.insert(key, value, expires_at, now)
     }
 
     /// The live value under `key`.
