@@ -12,6 +12,7 @@ pub mod fapi;
 pub mod http;
 pub mod plan;
 pub mod redact;
+pub mod reference;
 pub mod report;
 pub mod runner;
 pub mod target;

@@ -1,0 +1,415 @@
+//! Fault switches: each one makes the reference server break exactly one FAPI 2.0 rule, so that a
+//! harness check can be shown to catch that non-conformance (and only with the switch on).
+//!
+//! This file names and describes the faults; the code that honours a fault sits where the
+//! conformant behaviour lives, behind `Faults::on`.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// One deliberate, realistic non-conformance of the reference AS or RS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Fault {
+    /// Front-channel authorization requests without PAR are served.
+    ParNotRequired,
+    /// A PAR `request_uri` can be used more than once.
+    ParRequestUriReusable,
+    /// PAR answers `expires_in` 600.
+    ParLongExpiry,
+    /// PAR accepts a request that carries a `client_id` but no client authentication.
+    ParUnauthenticated,
+    /// PAR accepts a request without `redirect_uri`.
+    ParRedirectUriOptional,
+    /// PAR accepts a request without `code_challenge`.
+    PkceNotRequired,
+    /// PAR accepts `code_challenge_method=plain` (or no method, meaning plain).
+    PkcePlainAccepted,
+    /// The token endpoint does not check `code_verifier`.
+    PkceVerifierNotChecked,
+    /// The authorization response has no `iss` parameter.
+    AuthorizationResponseNoIss,
+    /// The authorization endpoint redirects with 302 instead of 303.
+    AuthorizationRedirect302,
+    /// Authorization errors are redirected to an unregistered `redirect_uri`.
+    OpenRedirect,
+    /// Authorization codes live 120 seconds.
+    CodeLifetime120s,
+    /// An authorization code can be redeemed more than once.
+    CodeReusable,
+    /// Client assertions with the token or PAR endpoint URL as `aud` are accepted.
+    AssertionAudEndpointUrl,
+    /// Client assertions with `aud` as an array holding the issuer are accepted.
+    AssertionAudArray,
+    /// Expired client assertions are accepted.
+    AssertionExpNotChecked,
+    /// Client assertions with `iat`/`nbf` far in the future are accepted.
+    AssertionIatFutureAccepted,
+    /// A client assertion `jti` can be replayed.
+    AssertionJtiReplay,
+    /// Unsigned (`alg: none`) client assertions are accepted.
+    AssertionAlgNone,
+    /// RS256-signed client assertions are accepted.
+    AssertionRs256,
+    /// Metadata advertises the `none` client authentication method.
+    MetadataAuthMethodNone,
+    /// Metadata advertises `client_secret_basic`.
+    MetadataClientSecretBasic,
+    /// Metadata advertises the `password` grant.
+    MetadataPasswordGrant,
+    /// Metadata `issuer` differs from the issuer (a trailing slash).
+    MetadataIssuerMismatch,
+    /// The JWKS carries the private part of the signing key.
+    JwksPrivateKey,
+    /// DPoP proofs are not checked for `htm` and `htu`.
+    DpopHtuHtmNotChecked,
+    /// A DPoP proof `jti` can be replayed.
+    DpopJtiReplay,
+    /// DPoP proof `iat` is not checked.
+    DpopIatNotChecked,
+    /// A code bound with `dpop_jkt` can be redeemed with another DPoP key.
+    DpopJktNotEnforced,
+    /// The RS accepts a DPoP-bound token sent as `Bearer` without a proof.
+    RsBearerDowngrade,
+    /// The RS does not compare the client certificate with an mTLS-bound token.
+    RsIgnoresMtlsBinding,
+    /// The RS accepts the access token in the query string.
+    RsTokenInQuery,
+    /// The RS does not echo `x-fapi-interaction-id`.
+    RsNoInteractionId,
+    /// The RS answers 401 without `WWW-Authenticate`.
+    RsNoWwwAuthenticate,
+    /// Token responses lack `Cache-Control: no-store`.
+    TokenResponseCacheable,
+    /// Each refresh returns a new refresh token and invalidates the old one.
+    RefreshTokenRotation,
+    /// Token requests without DPoP proof or client certificate get unbound bearer tokens.
+    BearerTokens,
+    /// The authorization endpoint answers CORS requests.
+    CorsAuthorizationEndpoint,
+    /// No `Strict-Transport-Security` header.
+    NoHsts,
+    /// The AS and RS serve an expired TLS certificate.
+    TlsExpiredCertificate,
+    /// Client certificates from any issuer are accepted for `tls_client_auth`.
+    MtlsUntrustedClientCert,
+    /// The token endpoint grants tokens for `grant_type=password`.
+    PasswordGrantAccepted,
+}
+
+/// Why a fault name was refused; lists the known names so the user can pick one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown fault `{name}`; known faults: {}", Fault::ALL.iter().map(|f| f.name()).collect::<Vec<_>>().join(", "))]
+pub struct UnknownFault {
+    /// The name that matched no fault.
+    pub name: String,
+}
+
+impl Fault {
+    /// Every fault, in a stable order (the order of the reference documentation).
+    pub const ALL: &'static [Fault] = &[
+        Fault::ParNotRequired,
+        Fault::ParRequestUriReusable,
+        Fault::ParLongExpiry,
+        Fault::ParUnauthenticated,
+        Fault::ParRedirectUriOptional,
+        Fault::PkceNotRequired,
+        Fault::PkcePlainAccepted,
+        Fault::PkceVerifierNotChecked,
+        Fault::AuthorizationResponseNoIss,
+        Fault::AuthorizationRedirect302,
+        Fault::OpenRedirect,
+        Fault::CodeLifetime120s,
+        Fault::CodeReusable,
+        Fault::AssertionAudEndpointUrl,
+        Fault::AssertionAudArray,
+        Fault::AssertionExpNotChecked,
+        Fault::AssertionIatFutureAccepted,
+        Fault::AssertionJtiReplay,
+        Fault::AssertionAlgNone,
+        Fault::AssertionRs256,
+        Fault::MetadataAuthMethodNone,
+        Fault::MetadataClientSecretBasic,
+        Fault::MetadataPasswordGrant,
+        Fault::MetadataIssuerMismatch,
+        Fault::JwksPrivateKey,
+        Fault::DpopHtuHtmNotChecked,
+        Fault::DpopJtiReplay,
+        Fault::DpopIatNotChecked,
+        Fault::DpopJktNotEnforced,
+        Fault::RsBearerDowngrade,
+        Fault::RsIgnoresMtlsBinding,
+        Fault::RsTokenInQuery,
+        Fault::RsNoInteractionId,
+        Fault::RsNoWwwAuthenticate,
+        Fault::TokenResponseCacheable,
+        Fault::RefreshTokenRotation,
+        Fault::BearerTokens,
+        Fault::CorsAuthorizationEndpoint,
+        Fault::NoHsts,
+        Fault::TlsExpiredCertificate,
+        Fault::MtlsUntrustedClientCert,
+        Fault::PasswordGrantAccepted,
+    ];
+
+    /// The kebab-case name used on the command line and in plans.
+    pub fn name(self) -> &'static str {
+        self.info().0
+    }
+
+    /// One line saying what the server does wrong with this fault on.
+    pub fn description(self) -> &'static str {
+        self.info().1
+    }
+
+    /// The fault with this name, if any.
+    pub fn parse(name: &str) -> Option<Fault> {
+        Fault::ALL.iter().copied().find(|f| f.name() == name)
+    }
+
+    // One match for name and description keeps the two from drifting apart.
+    fn info(self) -> (&'static str, &'static str) {
+        match self {
+            Fault::ParNotRequired => (
+                "par-not-required",
+                "authorization requests sent without PAR are served (FAPI2-SP-5.3.2.2-3)",
+            ),
+            Fault::ParRequestUriReusable => (
+                "par-request-uri-reusable",
+                "a PAR request_uri stays usable after an authorization (RFC9126-4-1)",
+            ),
+            Fault::ParLongExpiry => (
+                "par-long-expiry",
+                "PAR answers expires_in 600, not less than 600 s (FAPI2-SP-5.3.2.2-12)",
+            ),
+            Fault::ParUnauthenticated => (
+                "par-unauthenticated",
+                "PAR accepts a bare client_id without client authentication (FAPI2-SP-5.3.2.2-4)",
+            ),
+            Fault::ParRedirectUriOptional => (
+                "par-redirect-uri-optional",
+                "PAR accepts a request without redirect_uri (FAPI2-SP-5.3.2.2-6)",
+            ),
+            Fault::PkceNotRequired => (
+                "pkce-not-required",
+                "PAR accepts a request without code_challenge (FAPI2-SP-5.3.2.2-5)",
+            ),
+            Fault::PkcePlainAccepted => (
+                "pkce-plain-accepted",
+                "PAR accepts code_challenge_method plain or none (FAPI2-SP-5.3.2.2-5)",
+            ),
+            Fault::PkceVerifierNotChecked => (
+                "pkce-verifier-not-checked",
+                "the token endpoint ignores code_verifier (RFC7636-4.6-1)",
+            ),
+            Fault::AuthorizationResponseNoIss => (
+                "authorization-response-no-iss",
+                "authorization responses carry no iss parameter (FAPI2-SP-5.3.2.2-7)",
+            ),
+            Fault::AuthorizationRedirect302 => (
+                "authorization-redirect-302",
+                "the authorization endpoint redirects with 302, not 303 (FAPI2-SP-5.3.2.2-11)",
+            ),
+            Fault::OpenRedirect => (
+                "open-redirect",
+                "authorization errors redirect to an unregistered redirect_uri (FAPI2-SP-5.3.2.1-7)",
+            ),
+            Fault::CodeLifetime120s => (
+                "code-lifetime-120s",
+                "authorization codes live 120 s instead of at most 60 s (FAPI2-SP-5.3.2.1-11)",
+            ),
+            Fault::CodeReusable => (
+                "code-reusable",
+                "an authorization code can be redeemed twice (FAPI2-SP-5.3.2.2-9)",
+            ),
+            Fault::AssertionAudEndpointUrl => (
+                "assertion-aud-endpoint-url",
+                "client assertions with the token or PAR endpoint URL as aud are accepted (FAPI2-SP-5.3.2.1-8)",
+            ),
+            Fault::AssertionAudArray => (
+                "assertion-aud-array",
+                "client assertions with aud as an array are accepted (FAPI2-SP-5.3.2.1-8)",
+            ),
+            Fault::AssertionExpNotChecked => (
+                "assertion-exp-not-checked",
+                "expired client assertions are accepted (RFC7523-3)",
+            ),
+            Fault::AssertionIatFutureAccepted => (
+                "assertion-iat-future-accepted",
+                "client assertions with iat/nbf over 60 s in the future are accepted (FAPI2-SP-5.3.2.1-13.b)",
+            ),
+            Fault::AssertionJtiReplay => (
+                "assertion-jti-replay",
+                "a client assertion can be replayed (OIDC-9 jti)",
+            ),
+            Fault::AssertionAlgNone => (
+                "assertion-alg-none",
+                "unsigned alg none client assertions are accepted (FAPI2-SP-5.4.1-1.3)",
+            ),
+            Fault::AssertionRs256 => (
+                "assertion-rs256",
+                "RS256 client assertions are accepted (FAPI2-SP-5.4.1-1.2)",
+            ),
+            Fault::MetadataAuthMethodNone => (
+                "metadata-auth-method-none",
+                "metadata lists the none client authentication method (FAPI2-SP-5.3.2.1-3)",
+            ),
+            Fault::MetadataClientSecretBasic => (
+                "metadata-client-secret-basic",
+                "metadata lists client_secret_basic (FAPI2-SP-5.3.2.1-6)",
+            ),
+            Fault::MetadataPasswordGrant => (
+                "metadata-password-grant",
+                "metadata lists the password grant (FAPI2-SP-5.3.2.1-2)",
+            ),
+            Fault::MetadataIssuerMismatch => (
+                "metadata-issuer-mismatch",
+                "the metadata issuer has a trailing slash the issuer lacks (FAPI2-SP-5.3.2.1-1)",
+            ),
+            Fault::JwksPrivateKey => (
+                "jwks-private-key",
+                "the JWKS publishes the private part of the signing key (FAPI2-SP-5.4.2-1)",
+            ),
+            Fault::DpopHtuHtmNotChecked => (
+                "dpop-htu-htm-not-checked",
+                "DPoP proofs for another method or URL are accepted (RFC9449-4.3-8, -9)",
+            ),
+            Fault::DpopJtiReplay => (
+                "dpop-jti-replay",
+                "a DPoP proof can be replayed (RFC9449-11.1-2)",
+            ),
+            Fault::DpopIatNotChecked => (
+                "dpop-iat-not-checked",
+                "DPoP proofs with any iat are accepted (RFC9449-4.3-11)",
+            ),
+            Fault::DpopJktNotEnforced => (
+                "dpop-jkt-not-enforced",
+                "a code bound with dpop_jkt is redeemed with another DPoP key (RFC9449-10-1)",
+            ),
+            Fault::RsBearerDowngrade => (
+                "rs-bearer-downgrade",
+                "the RS accepts a DPoP-bound token as Bearer without proof (RFC9449-7.2-1)",
+            ),
+            Fault::RsIgnoresMtlsBinding => (
+                "rs-ignores-mtls-binding",
+                "the RS accepts an mTLS-bound token over another certificate (RFC8705-3-2)",
+            ),
+            Fault::RsTokenInQuery => (
+                "rs-token-in-query",
+                "the RS accepts the access token in the query string (FAPI2-SP-5.3.4-2)",
+            ),
+            Fault::RsNoInteractionId => (
+                "rs-no-interaction-id",
+                "the RS does not echo x-fapi-interaction-id",
+            ),
+            Fault::RsNoWwwAuthenticate => (
+                "rs-no-www-authenticate",
+                "the RS answers 401 without WWW-Authenticate (RFC6750-3)",
+            ),
+            Fault::TokenResponseCacheable => (
+                "token-response-cacheable",
+                "token responses lack Cache-Control: no-store (RFC6749-5.1-1)",
+            ),
+            Fault::RefreshTokenRotation => (
+                "refresh-token-rotation",
+                "each refresh rotates the refresh token and kills the old one (FAPI2-SP-5.3.2.1-9)",
+            ),
+            Fault::BearerTokens => (
+                "bearer-tokens",
+                "token requests without DPoP proof or client certificate get unbound tokens (FAPI2-SP-5.3.2.1-4)",
+            ),
+            Fault::CorsAuthorizationEndpoint => (
+                "cors-authorization-endpoint",
+                "the authorization endpoint answers CORS requests (FAPI2-SP-5.2.3-3)",
+            ),
+            Fault::NoHsts => (
+                "no-hsts",
+                "responses carry no Strict-Transport-Security header (FAPI2-SP-5.2.3-1)",
+            ),
+            Fault::TlsExpiredCertificate => (
+                "tls-expired-certificate",
+                "the AS and RS serve an expired TLS certificate (FAPI2-SP-5.2.1-3)",
+            ),
+            Fault::MtlsUntrustedClientCert => (
+                "mtls-untrusted-client-cert",
+                "tls_client_auth accepts certificates from any issuer (RFC8705-2-2)",
+            ),
+            Fault::PasswordGrantAccepted => (
+                "password-grant-accepted",
+                "the token endpoint grants tokens for grant_type=password (FAPI2-SP-5.3.2.1-2)",
+            ),
+        }
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Fault {
+    type Err = UnknownFault;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Fault::parse(s).ok_or_else(|| UnknownFault { name: s.to_owned() })
+    }
+}
+
+/// The set of faults switched on for one server.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Faults(u64);
+
+impl Faults {
+    /// Whether `fault` is switched on.
+    pub fn on(self, fault: Fault) -> bool {
+        self.0 & Faults::bit(fault) != 0
+    }
+
+    fn bit(fault: Fault) -> u64 {
+        // `Fault` is a fieldless enum with fewer than 64 variants (a test guards that).
+        1u64 << (fault as u32)
+    }
+}
+
+impl FromIterator<Fault> for Faults {
+    fn from_iter<I: IntoIterator<Item = Fault>>(iter: I) -> Self {
+        Faults(iter.into_iter().fold(0, |acc, f| acc | Faults::bit(f)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_kebab_case_and_parse_back() {
+        assert!(Fault::ALL.len() >= 25 && Fault::ALL.len() < 64);
+        for (i, f) in Fault::ALL.iter().enumerate() {
+            assert_eq!(*f as usize, i, "ALL is in declaration order");
+            let name = f.name();
+            assert!(
+                name.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            );
+            assert_eq!(Fault::parse(name), Some(*f));
+            assert_eq!(name.parse::<Fault>(), Ok(*f));
+            assert!(!f.description().is_empty());
+        }
+    }
+
+    #[test]
+    fn unknown_name_lists_the_known_ones() {
+        let err = "no-such-fault".parse::<Fault>().unwrap_err();
+        assert!(err.to_string().contains("par-not-required"));
+    }
+
+    #[test]
+    fn set_holds_exactly_its_members() {
+        let set: Faults = [Fault::NoHsts, Fault::PasswordGrantAccepted]
+            .into_iter()
+            .collect();
+        assert!(set.on(Fault::NoHsts) && set.on(Fault::PasswordGrantAccepted));
+        assert!(!set.on(Fault::ParNotRequired));
+        assert!(!Faults::default().on(Fault::NoHsts));
+    }
+}

@@ -1,0 +1,193 @@
+//! The pushed authorization request endpoint (RFC 9126) and the validation of authorization
+//! request parameters it shares with the authorization endpoint.
+//!
+//! FAPI 2.0 makes PAR mandatory (FAPI2-SP-5.3.2.2-2, -3), so this is where requests are checked.
+
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::app::App;
+use super::client_auth::{Endpoint, authenticate};
+use super::dpop::{self, DPOP_NONCE, DpopError, Expect};
+use super::fault::Fault;
+use super::metadata::SCOPES;
+use super::oauth::{OAuthError, Params, json_no_store};
+use super::registry::RegisteredClient;
+use super::state::{AuthorizationRequest, Pkce, random_value};
+use super::tls::PeerCert;
+
+/// FAPI2-SP-5.3.2.2-12 wants less than 600 s; 60 s is ample for a redirect (Note 2 asks for
+/// more than 30).
+const REQUEST_URI_LIFETIME_SECS: i64 = 60;
+/// What the `par-long-expiry` fault answers instead.
+const FAULTY_REQUEST_URI_LIFETIME_SECS: i64 = 600;
+/// RFC 9126 §2.2 example prefix for request URIs.
+const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
+/// Scope when the client asks for none (RFC 6749 §3.3 allows a documented default).
+const DEFAULT_SCOPE: &str = "openid accounts";
+
+/// `POST /par`.
+pub async fn push(
+    State(app): State<Arc<App>>,
+    Extension(peer): Extension<PeerCert>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match handle(&app, &peer, &headers, &body) {
+        Ok(res) => res,
+        Err(e) => e.into_response(),
+    }
+}
+
+fn handle(
+    app: &App,
+    peer: &PeerCert,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, OAuthError> {
+    let params = Params::form(headers, body)?;
+    let client = authenticate(app, &params, peer, Endpoint::Par)?;
+    if params.get("request_uri").is_some() {
+        return Err(OAuthError::bad_request(
+            "invalid_request",
+            "request_uri is not allowed in a pushed request (RFC 9126 §2.1)",
+        ));
+    }
+    if params.get("request").is_some() {
+        return Err(OAuthError::bad_request(
+            "invalid_request",
+            "request objects are not supported; send the parameters in the form body",
+        ));
+    }
+    let mut request = validate_request(app, client, &params)?;
+    let proof = dpop::validate(
+        app,
+        headers,
+        Expect {
+            method: "POST",
+            url: &app.urls.par,
+            access_token: None,
+            nonce: app.dpop_nonce,
+        },
+    )
+    .map_err(|e| dpop_error(app, e))?;
+    // RFC 9449 §10.1: a proof at PAR binds the code like dpop_jkt; both must then agree.
+    request.dpop_jkt = match (request.dpop_jkt.take(), proof) {
+        (Some(jkt), Some(p)) if jkt != p.jkt => {
+            return Err(OAuthError::bad_request(
+                "invalid_dpop_proof",
+                "dpop_jkt does not match the key of the DPoP proof",
+            ));
+        }
+        (Some(jkt), _) => Some(jkt),
+        (None, proof) => proof.map(|p| p.jkt),
+    };
+    let expires_in = if app.fault(Fault::ParLongExpiry) {
+        FAULTY_REQUEST_URI_LIFETIME_SECS
+    } else {
+        REQUEST_URI_LIFETIME_SECS
+    };
+    let request_uri = format!("{REQUEST_URI_PREFIX}{}", random_value());
+    let now = app.now();
+    if !app
+        .store
+        .pushed
+        .insert(request_uri.clone(), request, now + expires_in, now)
+    {
+        return Err(OAuthError::unavailable());
+    }
+    Ok(json_no_store(
+        StatusCode::CREATED,
+        json!({ "request_uri": request_uri, "expires_in": expires_in }),
+    ))
+}
+
+/// Turns a DPoP failure into the AS error response (RFC 9449 §5, §8).
+pub fn dpop_error(app: &App, e: DpopError) -> OAuthError {
+    match e {
+        DpopError::Invalid(why) => OAuthError::bad_request("invalid_dpop_proof", why),
+        DpopError::UseNonce => {
+            let err = OAuthError::bad_request(
+                "use_dpop_nonce",
+                "send the DPoP-Nonce value as nonce in the proof",
+            );
+            match dpop::issue_nonce(app) {
+                Some(nonce) => err.with_header(DPOP_NONCE.clone(), nonce),
+                None => OAuthError::unavailable(),
+            }
+        }
+    }
+}
+
+/// Validates authorization request parameters for `client` (RFC 6749 §4.1.1, RFC 7636 §4.3,
+/// FAPI2-SP-5.3.2.2) into a request the authorization endpoint can serve.
+pub fn validate_request(
+    app: &App,
+    client: &RegisteredClient,
+    params: &Params,
+) -> Result<AuthorizationRequest, OAuthError> {
+    let invalid = |why: &str| OAuthError::bad_request("invalid_request", why);
+    match params.require("response_type")? {
+        "code" => {}
+        _ => {
+            return Err(OAuthError::bad_request(
+                "unsupported_response_type",
+                "only response_type=code is supported (FAPI2-SP-5.3.2.2-1)",
+            ));
+        }
+    }
+    let redirect_uri = match params.get("redirect_uri") {
+        Some(uri) => uri,
+        None if app.fault(Fault::ParRedirectUriOptional) => client.redirect_uri.as_str(),
+        None => return Err(invalid("redirect_uri is required (FAPI2-SP-5.3.2.2-6)")),
+    };
+    // Exact string comparison, no normalisation (RFC 9700 §4.1.3).
+    if redirect_uri != client.redirect_uri {
+        return Err(invalid("redirect_uri is not registered for this client"));
+    }
+    let scope = params.get("scope").unwrap_or(DEFAULT_SCOPE);
+    if let Some(unknown) = scope.split(' ').find(|s| !SCOPES.contains(s)) {
+        return Err(OAuthError::bad_request(
+            "invalid_scope",
+            format!("unknown scope `{unknown}`"),
+        ));
+    }
+    let pkce = match (
+        params.get("code_challenge"),
+        params.get("code_challenge_method"),
+    ) {
+        (None, _) if app.fault(Fault::PkceNotRequired) => None,
+        (None, _) => return Err(invalid("code_challenge is required (PKCE with S256)")),
+        (Some(c), Some("S256")) if c.len() == 43 && is_unreserved(c) => {
+            Some(Pkce::S256(c.to_owned()))
+        }
+        (Some(_), Some("S256")) => {
+            return Err(invalid("an S256 code_challenge is 43 base64url characters"));
+        }
+        (Some(c), None | Some("plain")) if app.fault(Fault::PkcePlainAccepted) => {
+            Some(Pkce::Plain(c.to_owned()))
+        }
+        (Some(_), _) => return Err(invalid("code_challenge_method must be S256")),
+    };
+    Ok(AuthorizationRequest {
+        client_id: client.client_id.clone(),
+        redirect_uri: redirect_uri.to_owned(),
+        scope: scope.to_owned(),
+        state: params.get("state").map(str::to_owned),
+        nonce: params.get("nonce").map(str::to_owned),
+        pkce,
+        dpop_jkt: params.get("dpop_jkt").map(str::to_owned),
+    })
+}
+
+/// RFC 7636 §4.1 `unreserved` characters only.
+pub fn is_unreserved(s: &str) -> bool {
+    s.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
