@@ -65,8 +65,65 @@ pub enum Command {
         #[arg(long)]
         plan: Option<PathBuf>,
     },
+    /// Start the built-in reference AS + RS in-process and run the FAPI 2.0 plan against it.
+    Demo(DemoArgs),
+    /// Run the built-in reference AS + RS standalone and write a target file for it.
+    Reference(ReferenceArgs),
     /// Print a shell completion script.
     Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Switch on a non-conformance in the reference server (repeatable; see `reference --list-faults`).
+    #[arg(long = "fault", value_name = "NAME")]
+    pub faults: Vec<String>,
+    /// Include items tagged `slow` (deliberate waits such as code expiry).
+    #[arg(long)]
+    pub full: bool,
+    /// Directory for junit.xml, report.html and report.json.
+    #[arg(long, default_value = "reports")]
+    pub out: PathBuf,
+    /// Restrict a variant dimension, e.g. sender_constraint=dpop (repeatable).
+    #[arg(long = "variant", value_name = "KEY=VALUE")]
+    pub variants: Vec<String>,
+    /// Run only items whose id matches this glob (repeatable).
+    #[arg(long, value_name = "PATTERN")]
+    pub only: Vec<String>,
+    /// Items in flight at once.
+    #[arg(long, default_value_t = DEFAULT_JOBS)]
+    pub jobs: usize,
+    /// Only the summary.
+    #[arg(long, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Every finding of every item.
+    #[arg(long)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReferenceArgs {
+    /// Print the fault switches, one per line: name<TAB>description.
+    #[arg(long)]
+    pub list_faults: bool,
+    /// Port of the authorization server (0 = any free port).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Port of the resource server (0 = any free port).
+    #[arg(long, default_value_t = 0)]
+    pub rs_port: u16,
+    /// Switch on a non-conformance (repeatable).
+    #[arg(long = "fault", value_name = "NAME")]
+    pub faults: Vec<String>,
+    /// Serve an HTML login and consent form instead of approving automatically.
+    #[arg(long)]
+    pub login_form: bool,
+    /// Demand server-provided DPoP nonces (RFC 9449 §8).
+    #[arg(long)]
+    pub dpop_nonce: bool,
+    /// Where to write target.yaml and the test PKI.
+    #[arg(long, default_value = "reference-target")]
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, clap::Args)]
@@ -149,6 +206,8 @@ fn dispatch(cli: Cli) -> Result<i32, InputError> {
         Command::List { plan, target } => list_command(&plan, target.as_deref()),
         Command::Validate { plan, target } => validate_command(&plan, target.as_deref()),
         Command::Explain { id, plan } => explain_command(&id, plan.as_deref()),
+        Command::Demo(args) => demo_command(args),
+        Command::Reference(args) => reference_command(args),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,
@@ -223,7 +282,20 @@ fn load_both(
     }
 }
 
+fn new_runtime() -> Result<tokio::runtime::Runtime, InputError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| InputError::one(Diagnostic::new(format!("cannot start the async runtime: {e}"))))
+}
+
 fn run_command(args: RunArgs) -> Result<i32, InputError> {
+    let runtime = new_runtime()?;
+    run_with(args, &runtime)
+}
+
+/// Runs a plan on `runtime`, which may also host the target (the demo's reference server).
+fn run_with(args: RunArgs, runtime: &tokio::runtime::Runtime) -> Result<i32, InputError> {
     let redactor = Arc::new(Redactor::new());
     let sel = selection(&args)?;
     let (loaded, target) = load_both(&args.plan, Some(&args.target), &redactor)?;
@@ -263,10 +335,6 @@ fn run_command(args: RunArgs) -> Result<i32, InputError> {
     } else {
         Verbosity::Normal
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Diagnostic::new(format!("cannot start the async runtime: {e}")))?;
     let mut console = Console::new(verbosity, std::io::stderr().is_terminal(), args.strict);
     let mut aggregator = Aggregator::default();
     let mut record = None;
@@ -303,6 +371,114 @@ fn run_command(args: RunArgs) -> Result<i32, InputError> {
             .iter()
             .any(|r| r.outcome.fails_run(args.strict));
     Ok(if failing { exit::FAILED } else { exit::OK })
+}
+
+fn parse_faults(names: &[String]) -> Result<Vec<crate::reference::Fault>, InputError> {
+    let mut faults = Vec::new();
+    let mut problems = Vec::new();
+    for n in names {
+        match crate::reference::Fault::parse(n) {
+            Some(f) => faults.push(f),
+            None => {
+                let close: Vec<&str> = crate::reference::Fault::ALL
+                    .iter()
+                    .map(|f| f.name())
+                    .filter(|name| catalogue::edit_distance(n, name) <= 4)
+                    .collect();
+                let hint = if close.is_empty() {
+                    "`fapi-harness reference --list-faults` lists them".to_owned()
+                } else {
+                    format!("did you mean {}? `fapi-harness reference --list-faults` lists them all", close.join(", "))
+                };
+                problems.push(Diagnostic::new(format!("unknown fault `{n}`")).hint(hint));
+            }
+        }
+    }
+    if problems.is_empty() { Ok(faults) } else { Err(InputError { diagnostics: problems }) }
+}
+
+fn start_reference(
+    runtime: &tokio::runtime::Runtime,
+    opts: crate::reference::ReferenceOptions,
+) -> Result<crate::reference::ReferenceServer, InputError> {
+    runtime
+        .block_on(crate::reference::start(opts))
+        .map_err(|e| InputError::one(Diagnostic::new(format!("cannot start the reference server: {e}"))))
+}
+
+fn demo_command(args: DemoArgs) -> Result<i32, InputError> {
+    let faults = parse_faults(&args.faults)?;
+    let runtime = new_runtime()?;
+    let server = start_reference(&runtime, crate::reference::ReferenceOptions { faults: faults.clone(), ..Default::default() })?;
+    // The reference target's keys are throwaway test keys, but they still stay out of the
+    // reports directory: they live in a private temporary directory removed afterwards.
+    let dir = std::env::temp_dir().join(format!("fapi-harness-demo-{}", std::process::id()));
+    let target = server
+        .write_target(&dir)
+        .map_err(|e| InputError::one(Diagnostic::new(format!("cannot write the demo target into {}: {e}", dir.display()))))?;
+    let mut out = anstream::stderr();
+    let faults_text = if faults.is_empty() {
+        "no faults (conformant)".to_owned()
+    } else {
+        faults.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ")
+    };
+    let _ = writeln!(out, "demo: reference AS {} and RS {} with {faults_text}", server.issuer(), server.resource_url());
+    let run = RunArgs {
+        plan: PathBuf::from("fapi2-security-profile"),
+        target,
+        variants: args.variants,
+        only: args.only,
+        skip: Vec::new(),
+        tags: Vec::new(),
+        skip_tags: Vec::new(),
+        fast: !args.full,
+        jobs: args.jobs,
+        item_timeout: DEFAULT_ITEM_TIMEOUT.as_secs(),
+        shard: None,
+        out: args.out,
+        strict: false,
+        quiet: args.quiet,
+        verbose: args.verbose,
+    };
+    let result = run_with(run, &runtime);
+    runtime.block_on(server.shutdown());
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+fn reference_command(args: ReferenceArgs) -> Result<i32, InputError> {
+    let mut out = anstream::stdout();
+    if args.list_faults {
+        for f in crate::reference::Fault::ALL {
+            let _ = writeln!(out, "{}\t{}", f.name(), f.description());
+        }
+        return Ok(exit::OK);
+    }
+    let faults = parse_faults(&args.faults)?;
+    let runtime = new_runtime()?;
+    let opts = crate::reference::ReferenceOptions {
+        faults,
+        as_port: args.port,
+        rs_port: args.rs_port,
+        login_form: args.login_form,
+        dpop_nonce: args.dpop_nonce,
+        ..Default::default()
+    };
+    let server = start_reference(&runtime, opts)?;
+    let target = server
+        .write_target(&args.dir)
+        .map_err(|e| InputError::one(Diagnostic::new(format!("cannot write the target into {}: {e}", args.dir.display()))))?;
+    let _ = writeln!(out, "reference AS: {}", server.issuer());
+    let _ = writeln!(out, "reference RS: {}", server.resource_url());
+    let _ = writeln!(out, "target file:  {}", target.display());
+    let _ = writeln!(out, "run:          fapi-harness run --plan fapi2-security-profile --target {}", target.display());
+    let _ = writeln!(out, "Ctrl-C stops the servers.");
+    let _ = out.flush();
+    runtime.block_on(async {
+        let _ = tokio::signal::ctrl_c().await;
+    });
+    runtime.block_on(server.shutdown());
+    Ok(exit::OK)
 }
 
 fn run_meta(

@@ -134,15 +134,13 @@ pub fn validate(
         }
     }
     let jkt = thumbprint(jwk);
-    if !app.fault(Fault::DpopJtiReplay) {
-        let key = format!("{jkt}\u{0}{jti}");
-        if !app
-            .store
-            .dpop_jtis
-            .insert_new(key, (), now + MAX_AGE_SECS + FUTURE_SKEW_SECS, now)
-        {
-            return invalid("the proof's jti was already used");
-        }
+    let key = format!("{jkt}\u{0}{jti}");
+    if !app
+        .store
+        .dpop_jtis
+        .insert_new(key, (), now + MAX_AGE_SECS + FUTURE_SKEW_SECS, now)
+    {
+        return invalid("the proof's jti was already used");
     }
     Ok(Some(Proof { jkt }))
 }

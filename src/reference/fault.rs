@@ -62,8 +62,6 @@ pub enum Fault {
     JwksPrivateKey,
     /// DPoP proofs are not checked for `htm` and `htu`.
     DpopHtuHtmNotChecked,
-    /// A DPoP proof `jti` can be replayed.
-    DpopJtiReplay,
     /// DPoP proof `iat` is not checked.
     DpopIatNotChecked,
     /// A code bound with `dpop_jkt` can be redeemed with another DPoP key.
@@ -133,7 +131,6 @@ impl Fault {
         Fault::MetadataIssuerMismatch,
         Fault::JwksPrivateKey,
         Fault::DpopHtuHtmNotChecked,
-        Fault::DpopJtiReplay,
         Fault::DpopIatNotChecked,
         Fault::DpopJktNotEnforced,
         Fault::RsBearerDowngrade,
@@ -272,10 +269,6 @@ impl Fault {
             Fault::DpopHtuHtmNotChecked => (
                 "dpop-htu-htm-not-checked",
                 "DPoP proofs for another method or URL are accepted (RFC9449-4.3-8, -9)",
-            ),
-            Fault::DpopJtiReplay => (
-                "dpop-jti-replay",
-                "a DPoP proof can be replayed (RFC9449-11.1-2)",
             ),
             Fault::DpopIatNotChecked => (
                 "dpop-iat-not-checked",

@@ -1096,13 +1096,6 @@ async fn misbehaves(t: &T, fault: Fault) -> bool {
             let proof = t.proof(&key, "GET", &t.url("/token"));
             push_status(t.push(pkj, t.request(pkj, &verifier), Some(proof)).await)
         }
-        Fault::DpopJtiReplay => {
-            let proof = t.proof(&key, "POST", &t.url("/par"));
-            let _ = t
-                .push(pkj, t.request(pkj, &verifier), Some(proof.clone()))
-                .await;
-            push_status(t.push(pkj, t.request(pkj, &verifier), Some(proof)).await)
-        }
         Fault::DpopIatNotChecked => {
             let now = t.now();
             let proof = t.proof_with(&key, "POST", &t.url("/par"), |c| {
