@@ -81,6 +81,9 @@ pub struct DemoArgs {
     /// Include items tagged `slow` (deliberate waits such as code expiry).
     #[arg(long)]
     pub full: bool,
+    /// Treat WARN as failing (exit 1): faults that break a SHOULD show up as WARN.
+    #[arg(long)]
+    pub strict: bool,
     /// Directory for junit.xml, report.html and report.json.
     #[arg(long, default_value = "reports")]
     pub out: PathBuf,
@@ -173,6 +176,9 @@ pub struct RunArgs {
     /// Every finding of every item.
     #[arg(long)]
     pub verbose: bool,
+    /// Advice for including slow items again; the demo has its own flag for it.
+    #[arg(skip)]
+    pub slow_hint: Option<String>,
 }
 
 /// Parses the arguments, runs the command and returns the exit code.
@@ -286,7 +292,11 @@ fn new_runtime() -> Result<tokio::runtime::Runtime, InputError> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| InputError::one(Diagnostic::new(format!("cannot start the async runtime: {e}"))))
+        .map_err(|e| {
+            InputError::one(Diagnostic::new(format!(
+                "cannot start the async runtime: {e}"
+            )))
+        })
 }
 
 fn run_command(args: RunArgs) -> Result<i32, InputError> {
@@ -336,6 +346,9 @@ fn run_with(args: RunArgs, runtime: &tokio::runtime::Runtime) -> Result<i32, Inp
         Verbosity::Normal
     };
     let mut console = Console::new(verbosity, std::io::stderr().is_terminal(), args.strict);
+    if let Some(hint) = &args.slow_hint {
+        console = console.slow_hint(hint);
+    }
     let mut aggregator = Aggregator::default();
     let mut record = None;
     let summary = runtime.block_on(run(
@@ -388,13 +401,22 @@ fn parse_faults(names: &[String]) -> Result<Vec<crate::reference::Fault>, InputE
                 let hint = if close.is_empty() {
                     "`fapi-harness reference --list-faults` lists them".to_owned()
                 } else {
-                    format!("did you mean {}? `fapi-harness reference --list-faults` lists them all", close.join(", "))
+                    format!(
+                        "did you mean {}? `fapi-harness reference --list-faults` lists them all",
+                        close.join(", ")
+                    )
                 };
                 problems.push(Diagnostic::new(format!("unknown fault `{n}`")).hint(hint));
             }
         }
     }
-    if problems.is_empty() { Ok(faults) } else { Err(InputError { diagnostics: problems }) }
+    if problems.is_empty() {
+        Ok(faults)
+    } else {
+        Err(InputError {
+            diagnostics: problems,
+        })
+    }
 }
 
 fn start_reference(
@@ -403,26 +425,48 @@ fn start_reference(
 ) -> Result<crate::reference::ReferenceServer, InputError> {
     runtime
         .block_on(crate::reference::start(opts))
-        .map_err(|e| InputError::one(Diagnostic::new(format!("cannot start the reference server: {e}"))))
+        .map_err(|e| {
+            InputError::one(Diagnostic::new(format!(
+                "cannot start the reference server: {e}"
+            )))
+        })
 }
 
 fn demo_command(args: DemoArgs) -> Result<i32, InputError> {
     let faults = parse_faults(&args.faults)?;
     let runtime = new_runtime()?;
-    let server = start_reference(&runtime, crate::reference::ReferenceOptions { faults: faults.clone(), ..Default::default() })?;
+    let server = start_reference(
+        &runtime,
+        crate::reference::ReferenceOptions {
+            faults: faults.clone(),
+            ..Default::default()
+        },
+    )?;
     // The reference target's keys are throwaway test keys, but they still stay out of the
     // reports directory: they live in a private temporary directory removed afterwards.
     let dir = std::env::temp_dir().join(format!("fapi-harness-demo-{}", std::process::id()));
-    let target = server
-        .write_target(&dir)
-        .map_err(|e| InputError::one(Diagnostic::new(format!("cannot write the demo target into {}: {e}", dir.display()))))?;
+    let target = server.write_target(&dir).map_err(|e| {
+        InputError::one(Diagnostic::new(format!(
+            "cannot write the demo target into {}: {e}",
+            dir.display()
+        )))
+    })?;
     let mut out = anstream::stderr();
     let faults_text = if faults.is_empty() {
         "no faults (conformant)".to_owned()
     } else {
-        faults.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ")
+        faults
+            .iter()
+            .map(|f| f.name())
+            .collect::<Vec<_>>()
+            .join(", ")
     };
-    let _ = writeln!(out, "demo: reference AS {} and RS {} with {faults_text}", server.issuer(), server.resource_url());
+    let _ = writeln!(
+        out,
+        "demo: reference AS {} and RS {} with {faults_text}",
+        server.issuer(),
+        server.resource_url()
+    );
     let run = RunArgs {
         plan: PathBuf::from("fapi2-security-profile"),
         target,
@@ -436,9 +480,10 @@ fn demo_command(args: DemoArgs) -> Result<i32, InputError> {
         item_timeout: DEFAULT_ITEM_TIMEOUT.as_secs(),
         shard: None,
         out: args.out,
-        strict: false,
+        strict: args.strict,
         quiet: args.quiet,
         verbose: args.verbose,
+        slow_hint: Some("`demo --full` includes them".to_owned()),
     };
     let result = run_with(run, &runtime);
     runtime.block_on(server.shutdown());
@@ -465,13 +510,20 @@ fn reference_command(args: ReferenceArgs) -> Result<i32, InputError> {
         ..Default::default()
     };
     let server = start_reference(&runtime, opts)?;
-    let target = server
-        .write_target(&args.dir)
-        .map_err(|e| InputError::one(Diagnostic::new(format!("cannot write the target into {}: {e}", args.dir.display()))))?;
+    let target = server.write_target(&args.dir).map_err(|e| {
+        InputError::one(Diagnostic::new(format!(
+            "cannot write the target into {}: {e}",
+            args.dir.display()
+        )))
+    })?;
     let _ = writeln!(out, "reference AS: {}", server.issuer());
     let _ = writeln!(out, "reference RS: {}", server.resource_url());
     let _ = writeln!(out, "target file:  {}", target.display());
-    let _ = writeln!(out, "run:          fapi-harness run --plan fapi2-security-profile --target {}", target.display());
+    let _ = writeln!(
+        out,
+        "run:          fapi-harness run --plan fapi2-security-profile --target {}",
+        target.display()
+    );
     let _ = writeln!(out, "Ctrl-C stops the servers.");
     let _ = out.flush();
     runtime.block_on(async {

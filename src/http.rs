@@ -130,6 +130,9 @@ impl Http {
         for c in &target.clients {
             if let Some(cert) = &c.cert {
                 with_cert.insert(c.name.clone(), build(Some(&cert.identity_pem))?);
+                if let Some(pem) = impostor_identity(&cert.identity_pem) {
+                    with_cert.insert(impostor_name(&c.name), build(Some(&pem))?);
+                }
             }
         }
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
@@ -150,6 +153,11 @@ impl Http {
 
     pub fn redactor(&self) -> &Redactor {
         &self.redactor
+    }
+
+    /// The TLS client configuration requests use (trust roots, no client certificate).
+    pub fn tls_config(&self) -> Option<Arc<rustls::ClientConfig>> {
+        self.tls_config.clone()
     }
 
     /// Sends `spec` (with the named client's certificate, if any), records the exchange and
@@ -386,6 +394,33 @@ impl Http {
             jwts,
         }
     }
+}
+
+/// The key under which a client's impostor certificate is kept.
+pub fn impostor_name(client: &str) -> String {
+    format!("{client}#impostor")
+}
+
+/// A self-signed certificate with the same subject and names as the client's, under a fresh key:
+/// what an attacker without the CA could present (RFC8705-2-2 negative tests).
+fn impostor_identity(identity_pem: &[u8]) -> Option<Vec<u8>> {
+    let mut reader = identity_pem;
+    let leaf = rustls_pemfile::certs(&mut reader).next()?.ok()?;
+    let (_, parsed) = x509_parser::parse_x509_certificate(leaf.as_ref()).ok()?;
+    let mut params = rcgen::CertificateParams::default();
+    for attr in parsed.subject().iter_attributes() {
+        let arcs: Vec<u64> = attr.attr_type().iter()?.collect();
+        if let Ok(value) = attr.as_str() {
+            params
+                .distinguished_name
+                .push(rcgen::DnType::from_oid(&arcs), value);
+        }
+    }
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).ok()?;
+    let cert = params.self_signed(&key).ok()?;
+    let mut pem = cert.pem().into_bytes();
+    pem.extend_from_slice(key.serialize_pem().as_bytes());
+    Some(pem)
 }
 
 fn serde_urlencoded_pairs(pairs: &[(String, String)]) -> String {

@@ -13,9 +13,11 @@ pub const REQ_REDIRECT_303: &str = "FAPI2-SP-5.3.2.2-11";
 pub const REQ_SENDER_CONSTRAINED: &str = "FAPI2-SP-5.3.2.1-4";
 pub const REQ_STATE: &str = "RFC6749-4.1.2-2";
 pub const REQ_NO_ROTATION: &str = "FAPI2-SP-5.3.2.1-9";
+pub const REQ_PAR_EXPIRY: &str = "FAPI2-SP-5.3.2.2-12";
 
 /// A protocol stage a request can be accepted or rejected at.
-#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Hash)]
+/// Ordered as a flow runs them.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
     Par,
@@ -86,6 +88,9 @@ pub struct FlowObs {
     pub refresh_tokens: Vec<(String, u32)>,
     /// Whether a refresh was made with an older refresh token after rotation, and its answer.
     pub old_refresh_retry: Option<(bool, u32)>,
+    /// Why the flow stopped before its last step without any stage refusing (a step could not
+    /// be built: no metadata, no endpoint, no code). Nothing after that point was observed.
+    pub cut_short: Option<String>,
 }
 
 fn flow<'a>(f: &Finding, obs: &'a Observations<'_>) -> Result<&'a FlowObs, Finding> {
@@ -114,7 +119,9 @@ fn describe(r: &StageRecord) -> String {
     }
 }
 
-/// Every listed stage ran and accepted. A rejection is the target refusing a correct request.
+/// Every listed stage ran and accepted. A refusal at a listed stage is the target refusing a
+/// correct request. A refusal at an earlier, unlisted stage means the flow never reached what
+/// this check judges: inconclusive, not a violation of this item's requirement.
 pub fn accepted(name: &str, obs: &Observations<'_>, at: &[Stage]) -> Finding {
     let list: Vec<&str> = at.iter().map(|s| s.as_str()).collect();
     let f = Finding::new(name).evidence("expected", format!("accepted at {}", list.join(", ")));
@@ -122,35 +129,36 @@ pub fn accepted(name: &str, obs: &Observations<'_>, at: &[Stage]) -> Finding {
         Ok(x) => x,
         Err(e) => return e,
     };
-    for stage in at {
-        let Some(r) = fl.stages.iter().rev().find(|r| r.stage == *stage) else {
-            // The stage never ran: the first stage that did not accept explains why.
-            return match fl.stages.iter().find(|r| r.result != StageResult::Accepted) {
-                Some(r) if matches!(r.result, StageResult::Undetermined(_)) => f
-                    .on(r.exchange)
-                    .evidence("actual", describe(r))
-                    .inconclusive(describe(r)),
-                Some(r) => f
-                    .on(r.exchange)
-                    .evidence("actual", describe(r))
-                    .violated(format!("{} never ran: {}", stage.as_str(), describe(r))),
-                None => f.inconclusive(format!("the flow has no {} stage", stage.as_str())),
-            };
+    if let Some(r) = fl.stages.iter().find(|r| r.result != StageResult::Accepted) {
+        let f = f.on(r.exchange).evidence("actual", describe(r));
+        return match (&r.result, at.contains(&r.stage)) {
+            (StageResult::Undetermined(_), _) => f.inconclusive(describe(r)),
+            (_, true) => f.violated(format!("a correct request was refused: {}", describe(r))),
+            (_, false) => f.inconclusive(format!(
+                "an earlier step did not succeed, so {} was never reached: {}",
+                list.join(", "),
+                describe(r)
+            )),
         };
-        let f2 = f.clone().on(r.exchange).evidence("actual", describe(r));
-        match &r.result {
-            StageResult::Accepted => {}
-            StageResult::Undetermined(_) => return f2.inconclusive(describe(r)),
-            _ => return f2.violated(format!("a correct request was refused: {}", describe(r))),
-        }
+    }
+    if let Some(missing) = at
+        .iter()
+        .find(|s| !fl.stages.iter().any(|r| r.stage == **s))
+    {
+        return f.inconclusive(match &fl.cut_short {
+            Some(why) => format!("{} never ran: {why}", missing.as_str()),
+            None => format!("the flow has no {} stage", missing.as_str()),
+        });
     }
     f.evidence("actual", "accepted")
         .held(format!("accepted at {}", list.join(", ")))
 }
 
 /// The deliberately broken request was refused at one of `at`, in a form the spec allows.
-/// Errors outside `errors` only warn. Steps before the altered one must have been accepted;
-/// otherwise the test never reached what it tests and cannot judge.
+/// Errors outside `errors` only warn. Steps before the altered one must have been accepted, and a
+/// refusal at a stage before every listed one is inconclusive: the test never reached its point
+/// (the refusal may have another cause). A refusal only after the listed stages means they
+/// accepted what they had to refuse.
 pub fn rejected(name: &str, obs: &Observations<'_>, at: &[Stage], errors: &[String]) -> Finding {
     let list: Vec<&str> = at.iter().map(|s| s.as_str()).collect();
     let mut f =
@@ -180,14 +188,16 @@ pub fn rejected(name: &str, obs: &Observations<'_>, at: &[Stage], errors: &[Stri
         .iter()
         .find(|r| r.under_test && r.result != StageResult::Accepted)
     else {
-        let last = fl
-            .stages
-            .last()
-            .map(describe)
-            .unwrap_or_else(|| "nothing ran".into());
-        return f
-            .evidence("actual", &last)
-            .violated(format!("the altered request was accepted ({last})"));
+        if let Some(why) = &fl.cut_short {
+            return f.inconclusive(format!("the flow stopped before the test's point: {why}"));
+        }
+        let Some(last) = fl.stages.last() else {
+            return f.inconclusive("no stage of the flow ran");
+        };
+        return f.evidence("actual", describe(last)).violated(format!(
+            "the altered request was accepted ({})",
+            describe(last)
+        ));
     };
     let f = f.on(r.exchange).evidence("actual", describe(r));
     match &r.result {
@@ -198,6 +208,14 @@ pub fn rejected(name: &str, obs: &Observations<'_>, at: &[Stage], errors: &[Stri
         )),
         StageResult::Rejected { error, iss_ok, well_formed, .. } => {
             if !at.contains(&r.stage) {
+                let earliest = at.iter().min().copied();
+                if earliest.is_some_and(|e| r.stage < e) {
+                    return f.inconclusive(format!(
+                        "refused at {} before reaching {} (the refusal may have another cause)",
+                        r.stage.as_str(),
+                        list.join(" or ")
+                    ));
+                }
                 return f.violated(format!(
                     "refused only at {} — it should have been refused at {}",
                     r.stage.as_str(),
@@ -208,12 +226,16 @@ pub fn rejected(name: &str, obs: &Observations<'_>, at: &[Stage], errors: &[Stri
                 return f.violated("error redirect without the issuer's `iss` parameter (RFC9207-2-1)");
             }
             if !well_formed {
-                return f.deviated(format!("refused, but not in the form the spec asks for: {}", describe(r)));
+                return f.deviated(format!(
+                    "refused, but not in the form the spec asks for: {}",
+                    describe(r)
+                ));
             }
             match error {
-                Some(e) if !errors.is_empty() && !errors.contains(e) => {
-                    f.deviated(format!("refused with `{e}`, where {} is expected", errors.join(" or ")))
-                }
+                Some(e) if !errors.is_empty() && !errors.contains(e) => f.deviated(format!(
+                    "refused with `{e}`, where {} is expected",
+                    errors.join(" or ")
+                )),
                 _ => f.held(describe(r)),
             }
         }
@@ -248,6 +270,30 @@ pub fn par_created(name: &str, obs: &Observations<'_>) -> Finding {
             .evidence("expires_in", s)
             .held("201 with request_uri and a positive expires_in"),
         _ => f.violated("`expires_in` is missing or not a positive integer"),
+    }
+}
+
+/// FAPI2-SP-5.3.2.2-12: the PAR `expires_in` is below `max` seconds (600 under FAPI 2.0).
+pub fn par_expires_in_below(name: &str, obs: &Observations<'_>, max: i64) -> Finding {
+    let f = Finding::new(name)
+        .requirement(REQ_PAR_EXPIRY)
+        .evidence("expected", format!("0 < expires_in < {max}"));
+    let fl = match flow(&f, obs) {
+        Ok(x) => x,
+        Err(e) => return e,
+    };
+    let Some((json, _, seq)) = &fl.par_response else {
+        return f.inconclusive("no PAR response was received");
+    };
+    let f = f.on(Some(*seq));
+    match json.get("expires_in").and_then(Value::as_i64) {
+        Some(s) if s > 0 && s < max => f.evidence("actual", s).held(format!("expires_in is {s}")),
+        Some(s) => f
+            .evidence("actual", s)
+            .violated(format!("expires_in is {s}, not below {max}")),
+        None => f
+            .evidence("actual", "(absent)")
+            .inconclusive("the PAR response has no numeric expires_in"),
     }
 }
 
@@ -508,6 +554,45 @@ mod tests {
     }
 
     #[test]
+    fn a_flow_cut_short_is_inconclusive_not_accepted() {
+        let mut fl = flow_of(vec![rec(Stage::Par, true, StageResult::Accepted)]);
+        fl.cut_short = Some("the metadata has no `authorization_endpoint`".into());
+        assert_eq!(
+            with_flow(fl.clone(), |o| rejected(
+                "t",
+                o,
+                &[Stage::Authorization],
+                &[]
+            ))
+            .status,
+            Inconclusive
+        );
+        assert_eq!(
+            with_flow(fl, |o| accepted("t", o, &[Stage::Par, Stage::Token])).status,
+            Inconclusive
+        );
+        let mut empty = flow_of(vec![]);
+        empty.cut_short = Some("the metadata is unavailable".into());
+        assert_eq!(
+            with_flow(empty, |o| rejected("t", o, &[Stage::Par], &[])).status,
+            Inconclusive
+        );
+    }
+
+    #[test]
+    fn refusal_before_the_tested_stage_is_inconclusive() {
+        let fl = flow_of(vec![rec(Stage::Par, true, rej("invalid_client"))]);
+        assert_eq!(
+            with_flow(fl.clone(), |o| rejected("t", o, &[Stage::Token], &[])).status,
+            Inconclusive
+        );
+        assert_eq!(
+            with_flow(fl, |o| accepted("t", o, &[Stage::Token])).status,
+            Inconclusive
+        );
+    }
+
+    #[test]
     fn failed_prerequisite_is_inconclusive() {
         let fl = flow_of(vec![
             rec(Stage::Par, false, rej("invalid_client")),
@@ -619,6 +704,14 @@ mod tests {
             Held
         );
         assert_eq!(with_flow(fl.clone(), |o| par_created("t", o)).status, Held);
+        assert_eq!(
+            with_flow(fl.clone(), |o| par_expires_in_below("t", o, 600)).status,
+            Held
+        );
+        assert_eq!(
+            with_flow(fl.clone(), |o| par_expires_in_below("t", o, 60)).status,
+            Violated
+        );
         assert_eq!(
             with_flow(fl.clone(), |o| token_sender_constrained("t", o)).status,
             Held

@@ -84,6 +84,10 @@ pub enum CheckSpec {
     TlsLegacyRefused,
     /// No host accepts a TLS 1.2 suite outside BCP 195 (FAPI2-SP-5.2.2-1, -5.2.3-2).
     TlsSuitesBcp195,
+    /// Every host presents a certificate the harness can verify (FAPI2-SP-5.2.1-3).
+    TlsCertificateValid,
+    /// PAR `expires_in` is below this many seconds (FAPI2-SP-5.3.2.2-12: under 600).
+    ParExpiresInBelow(ParExpiresInBelow),
 }
 
 impl CheckSpec {
@@ -119,6 +123,8 @@ impl CheckSpec {
             CheckSpec::NoRefreshRotation => "no_refresh_rotation",
             CheckSpec::TlsLegacyRefused => "tls_legacy_refused",
             CheckSpec::TlsSuitesBcp195 => "tls_suites_bcp195",
+            CheckSpec::TlsCertificateValid => "tls_certificate_valid",
+            CheckSpec::ParExpiresInBelow(_) => "par_expires_in_below",
         }
     }
 
@@ -131,7 +137,10 @@ impl CheckSpec {
             CheckSpec::HeaderPresent(h) => h.of,
             CheckSpec::HeaderEchoed(h) => h.of,
             CheckSpec::NoRefreshRotation => Some(StepKind::Token),
-            CheckSpec::TlsLegacyRefused | CheckSpec::TlsSuitesBcp195 => Some(StepKind::TlsProbe),
+            CheckSpec::TlsLegacyRefused
+            | CheckSpec::TlsSuitesBcp195
+            | CheckSpec::TlsCertificateValid => Some(StepKind::TlsProbe),
+            CheckSpec::ParExpiresInBelow(_) => Some(StepKind::Par),
             CheckSpec::IssuerMatches
             | CheckSpec::IssuerWellFormed
             | CheckSpec::RequiredMembers(_)
@@ -178,6 +187,8 @@ impl CheckSpec {
             CheckSpec::NoRefreshRotation => flow::no_refresh_rotation(name, obs),
             CheckSpec::TlsLegacyRefused => tls::legacy_refused(name, obs),
             CheckSpec::TlsSuitesBcp195 => tls::suites_bcp195(name, obs),
+            CheckSpec::TlsCertificateValid => tls::certificate_valid(name, obs),
+            CheckSpec::ParExpiresInBelow(p) => flow::par_expires_in_below(name, obs, p.seconds),
             CheckSpec::IssuerMatches => metadata::issuer_matches(name, obs),
             CheckSpec::IssuerWellFormed => metadata::issuer_well_formed(name, obs),
             CheckSpec::RequiredMembers(m) => metadata::required_members(name, obs, &m.members),
@@ -294,6 +305,12 @@ pub struct Rejection {
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
+pub struct ParExpiresInBelow {
+    pub seconds: i64,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
 pub struct RedirectStatus {
     #[serde(default = "default_redirect_statuses")]
     pub allowed: Vec<u16>,
@@ -368,6 +385,8 @@ pub const CITED: &[&str] = &[
     tls::REQ_LEGACY,
     tls::REQ_SUITES,
     tls::REQ_BROWSER_SUITES,
+    tls::REQ_CERTIFICATE,
+    flow::REQ_PAR_EXPIRY,
 ];
 
 #[cfg(test)]

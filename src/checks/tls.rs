@@ -6,6 +6,7 @@ use crate::fapi::tls_probe::{Answer, HostReport, SuiteClass, suite_name, version
 pub const REQ_LEGACY: &str = "FAPI2-SP-5.2.1-2";
 pub const REQ_SUITES: &str = "FAPI2-SP-5.2.2-1";
 pub const REQ_BROWSER_SUITES: &str = "FAPI2-SP-5.2.3-2";
+pub const REQ_CERTIFICATE: &str = "FAPI2-SP-5.2.1-3";
 
 fn reports<'a>(f: &Finding, obs: &'a Observations<'_>) -> Result<&'a [HostReport], Finding> {
     match obs.tls {
@@ -112,6 +113,45 @@ pub fn suites_bcp195(name: &str, obs: &Observations<'_>) -> Finding {
     ))
 }
 
+/// FAPI2-SP-5.2.1-3 (BCP 195 §4.1: valid certificates): every host completes a verified
+/// handshake: its certificate chains to a trusted root, is in date and names the host.
+pub fn certificate_valid(name: &str, obs: &Observations<'_>) -> Finding {
+    let mut f = Finding::new(name)
+        .requirement(REQ_CERTIFICATE)
+        .evidence("expected", "a verified TLS handshake with every host");
+    let hosts = match reports(&f, obs) {
+        Ok(h) => h,
+        Err(e) => return e,
+    };
+    let mut bad = Vec::new();
+    let mut unknown = Vec::new();
+    for h in hosts {
+        match &h.verified {
+            Some(Ok(negotiated)) => f = f.evidence(&h.origin, negotiated),
+            Some(Err(e)) => {
+                f = f.evidence(&h.origin, e);
+                // rustls names certificate problems explicitly (InvalidCertificate(Expired), …).
+                if e.to_ascii_lowercase().contains("certificate") {
+                    bad.push(format!("{}: {e}", h.origin));
+                } else {
+                    unknown.push(format!("{}: {e}", h.origin));
+                }
+            }
+            None => unknown.push(format!("{}: no TLS configuration to verify with", h.origin)),
+        }
+    }
+    if !bad.is_empty() {
+        return f.violated(format!("certificate refused: {}", bad.join("; ")));
+    }
+    if !unknown.is_empty() {
+        return f.inconclusive(format!("handshake failed: {}", unknown.join("; ")));
+    }
+    f.held(format!(
+        "{} host(s) presented valid certificates",
+        hosts.len()
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -141,6 +181,7 @@ mod tests {
             legacy: vec![(TLS1_0, legacy.clone()), (TLS1_1, legacy)],
             weak_accepted: weak,
             error: None,
+            verified: Some(Ok("TLSv1_3 TLS13_AES_128_GCM_SHA256".into())),
         }
     }
 

@@ -103,6 +103,12 @@ pub fn assertion(
     if mutations.has(&Mutation::AssertionAlgNone) {
         return Ok(jose::unsigned(header, &claims));
     }
+    if mutations.has(&Mutation::AssertionAlgRs256) {
+        if key.kind != crate::target::keys::KeyKind::Rsa {
+            return Err("RS256 needs an RSA client key".into());
+        }
+        return jose::sign_as(header, &claims, key, jsonwebtoken::Algorithm::RS256);
+    }
     jose::sign(header, &claims, key)
 }
 

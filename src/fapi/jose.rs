@@ -85,27 +85,35 @@ mod tests {
 }
 
 /// Signs a JWS with full control of the header (the engine sometimes must build wrong tokens on
-/// purpose). `alg` in `header` is set from the key unless the caller put one there.
+/// purpose). `alg` is the key's own algorithm.
 pub fn sign(
-    mut header: Value,
+    header: Value,
     claims: &Value,
     key: &crate::target::keys::SigningKey,
 ) -> Result<String, String> {
+    sign_as(header, claims, key, key.alg.jsonwebtoken())
+}
+
+/// Like `sign`, with an explicit algorithm (e.g. RS256 with a PS256 key, to test rejection).
+pub fn sign_as(
+    mut header: Value,
+    claims: &Value,
+    key: &crate::target::keys::SigningKey,
+    alg: jsonwebtoken::Algorithm,
+) -> Result<String, String> {
     if let Some(h) = header.as_object_mut() {
-        h.entry("alg")
-            .or_insert_with(|| Value::String(key.alg.as_str().to_owned()));
+        h.insert(
+            "alg".into(),
+            serde_json::to_value(alg).map_err(|e| e.to_string())?,
+        );
     }
     let signing_input = format!(
         "{}.{}",
         URL_SAFE_NO_PAD.encode(header.to_string()),
         URL_SAFE_NO_PAD.encode(claims.to_string())
     );
-    let sig = jsonwebtoken::crypto::sign(
-        signing_input.as_bytes(),
-        key.encoding_key(),
-        key.alg.jsonwebtoken(),
-    )
-    .map_err(|e| format!("signing failed: {e}"))?;
+    let sig = jsonwebtoken::crypto::sign(signing_input.as_bytes(), key.encoding_key(), alg)
+        .map_err(|e| format!("signing failed: {e}"))?;
     Ok(format!("{signing_input}.{sig}"))
 }
 

@@ -49,6 +49,8 @@ pub enum Mutation {
     AssertionSignedByOtherClient,
     /// Reuse the previous client assertion (same `jti`).
     AssertionReplay,
+    /// Sign the client assertion with RS256 (the client's RSA key, PKCS#1 v1.5 padding).
+    AssertionAlgRs256,
     // DPoP (RFC 9449)
     /// No DPoP proof where one is required.
     OmitDpopProof,
@@ -70,6 +72,8 @@ pub enum Mutation {
     DpopAlgNone,
     /// Bind the PAR to a DPoP key thumbprint (`dpop_jkt`) of a different key than the proofs use.
     DpopJktMismatch,
+    /// Send no `dpop_jkt` at PAR, so the code is not bound to a DPoP key.
+    OmitDpopJkt,
     // Sender constraint at the resource server
     /// Present a DPoP-bound token as `Bearer` with no proof.
     BearerDowngrade,
@@ -79,6 +83,8 @@ pub enum Mutation {
     OtherClientCert,
     /// Call without a client certificate.
     NoClientCert,
+    /// Present a self-signed certificate with the client's subject, from no trusted CA.
+    ImpostorClientCert,
     // Replays and cross-client use
     /// Redeem the same code a second time.
     ReuseCode,

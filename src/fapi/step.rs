@@ -50,7 +50,11 @@ impl Step {
             Step::Authorize(a) => {
                 !a.par || !a.mutations.is_empty() || a.client == ClientRole::Second
             }
-            Step::Token(t) => !t.mutations.is_empty() || t.client == ClientRole::Second,
+            Step::Token(t) => {
+                !t.mutations.is_empty()
+                    || t.client != ClientRole::Primary
+                    || t.grant == Grant::Password
+            }
             Step::Discovery(_)
             | Step::FetchJwks
             | Step::Request(_)
@@ -73,7 +77,7 @@ pub struct FlowStep {
 
 impl FlowStep {
     pub fn is_mutated(&self) -> bool {
-        !self.mutations.is_empty() || self.client == ClientRole::Second
+        !self.mutations.is_empty() || self.client != ClientRole::Primary
     }
 }
 
@@ -83,6 +87,8 @@ pub enum ClientRole {
     #[default]
     Primary,
     Second,
+    /// A `private_key_jwt` client whose signing key is RSA (for RS256 probes).
+    RsaKey,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -118,6 +124,8 @@ pub enum Grant {
     #[default]
     AuthorizationCode,
     RefreshToken,
+    /// The resource owner password credentials grant, which FAPI forbids (FAPI2-SP-5.3.2.1-2).
+    Password,
 }
 
 /// Step names, for checks that refer to "the exchange of step X".

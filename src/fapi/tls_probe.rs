@@ -332,6 +332,9 @@ pub struct HostReport {
     pub weak_accepted: Vec<(u16, SuiteClass)>,
     /// Why the weak-suite enumeration stopped short, if it did.
     pub error: Option<String>,
+    /// A full handshake with the harness's own trust settings: the negotiated version and suite,
+    /// or why the server's certificate (or the handshake) was refused.
+    pub verified: Option<Result<String, String>>,
 }
 
 impl HostReport {

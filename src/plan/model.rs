@@ -132,6 +132,8 @@ pub enum Capability {
     SecondClient,
     /// At least one protected-resource URL.
     Resource,
+    /// A `private_key_jwt` client with an RSA signing key.
+    RsaClient,
 }
 
 impl Capability {
@@ -139,6 +141,7 @@ impl Capability {
         match self {
             Capability::SecondClient => "second_client",
             Capability::Resource => "resource",
+            Capability::RsaClient => "rsa_client",
         }
     }
 }

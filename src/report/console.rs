@@ -24,6 +24,8 @@ pub enum Verbosity {
 pub struct Console {
     verbosity: Verbosity,
     strict: bool,
+    /// How the user includes slow items again, e.g. "run without --fast".
+    slow_hint: String,
     bar: Option<ProgressBar>,
     /// Non-passing results, for the summary.
     notable: Vec<(Outcome, String, String, String)>,
@@ -44,10 +46,17 @@ impl Console {
         Console {
             verbosity,
             strict,
+            slow_hint: "run without --fast to include them".to_owned(),
             bar: None,
             notable: Vec::new(),
         }
         .with_bar(is_tty && verbosity != Verbosity::Quiet)
+    }
+
+    /// Replaces the advice printed when slow items were left out.
+    pub fn slow_hint(mut self, hint: &str) -> Self {
+        self.slow_hint = hint.to_owned();
+        self
     }
 
     fn with_bar(mut self, on: bool) -> Self {
@@ -204,7 +213,8 @@ impl Console {
         }
         if slow_excluded > 0 {
             text.push_str(&format!(
-                "{slow_excluded} slow item(s) with timed waits were left out (--fast); run without --fast to include them\n"
+                "{slow_excluded} slow item(s) with timed waits were left out; {}\n",
+                self.slow_hint
             ));
         }
         if interrupted {

@@ -19,7 +19,7 @@ use crate::fapi::step::{ClientRole, Grant, StepKind};
 use crate::http::{Body, RawResponse, Recorder, RequestSpec};
 use crate::plan::{ClientAuth, OpenidMode, SenderConstraint, Variant};
 use crate::target::Client;
-use crate::target::keys::{SigningKey, thumbprint};
+use crate::target::keys::{KeyKind, SigningKey, thumbprint};
 
 /// At most this many redirects inside the AS before the user agent gives up (loop protection).
 const MAX_HOPS: usize = 10;
@@ -92,6 +92,17 @@ fn client<'a>(
             .copied()
             .or_else(|| ctx.target.clients.iter().find(|c| c.name != primary.name))
             .ok_or_else(|| "the target has no second client".to_owned()),
+        ClientRole::RsaKey => ctx
+            .target
+            .clients
+            .iter()
+            .find(|c| {
+                c.auth_method == ClientAuth::PrivateKeyJwt
+                    && c.signing_key
+                        .as_ref()
+                        .is_some_and(|k| k.kind == KeyKind::Rsa)
+            })
+            .ok_or_else(|| "the target has no private_key_jwt client with an RSA key".to_owned()),
     }
 }
 
@@ -161,12 +172,29 @@ fn json_of(r: &RawResponse) -> Option<Value> {
 
 /// How a direct (back-channel) endpoint answered: 2xx accepts, 400/401 with a JSON `error` is a
 /// well-formed rejection (RFC 6749 §5.2), anything else is a rejection in the wrong form.
+///
+/// Without a response: when the request deliberately presented a wrong or no client certificate,
+/// a connection the server tore down is a refusal at the TLS layer (how a server that validates
+/// client certificates against its CAs refuses, RFC 8705 §2.1; with TLS 1.3 the client only
+/// learns it when sending). Otherwise a transport failure leaves the stage undetermined.
 fn direct_result(
     raw: Option<&RawResponse>,
+    transport_error: Option<String>,
+    certificate_probe: bool,
     accepted: impl Fn(&RawResponse) -> bool,
 ) -> StageResult {
     let Some(r) = raw else {
-        return StageResult::Undetermined("no response".into());
+        return match transport_error {
+            Some(e) if certificate_probe => StageResult::Rejected {
+                status: None,
+                error: None,
+                how: format!("TLS handshake refused: {e}"),
+                iss_ok: None,
+                well_formed: true,
+            },
+            Some(e) => StageResult::Undetermined(format!("no response: {e}")),
+            None => StageResult::Undetermined("no response".into()),
+        };
     };
     if accepted(r) {
         return StageResult::Accepted;
@@ -307,6 +335,32 @@ fn client_auth_params(
     Ok(params)
 }
 
+/// Whether the request deliberately presented a wrong or no client certificate.
+fn certificate_probe(mutations: &[Mutation]) -> bool {
+    mutations.has(&Mutation::ImpostorClientCert)
+        || mutations.has(&Mutation::NoClientCert)
+        || mutations.has(&Mutation::OtherClientCert)
+}
+
+/// The transport error recorded for exchange `seq`, if the request got no response.
+fn transport_error(recorder: &Recorder, seq: u32) -> Option<String> {
+    recorder
+        .snapshot()
+        .into_iter()
+        .find(|e| e.seq == seq)
+        .and_then(|e| e.error)
+}
+
+/// Which certificate a request presents: the client's own, an impostor with the client's subject
+/// from no trusted CA (`http.rs` prepares one per client), or none.
+fn cert_holder(client: &Client, with_cert: bool, mutations: &[Mutation]) -> Option<String> {
+    if mutations.has(&Mutation::ImpostorClientCert) {
+        Some(crate::http::impostor_name(&client.name))
+    } else {
+        with_cert.then(|| client.name.clone())
+    }
+}
+
 /// Sends a back-channel POST, retrying once when the server asks for a DPoP nonce.
 #[allow(clippy::too_many_arguments)] // one call per endpoint kind; a struct would only rename them
 async fn post_with_nonce(
@@ -339,7 +393,11 @@ async fn post_with_nonce(
         };
         let (seq, raw) = ctx
             .http
-            .send(spec, with_cert.then_some(client.name.as_str()), recorder)
+            .send(
+                spec,
+                cert_holder(client, with_cert, mutations).as_deref(),
+                recorder,
+            )
             .await;
         attempt += 1;
         match &raw {
@@ -372,7 +430,9 @@ pub async fn par(
     }
     let jkt = if mutations.has(&Mutation::DpopJktMismatch) {
         Some(thumbprint(&dpop::generate_key()?.public_jwk))
-    } else if variant.sender_constraint == Some(SenderConstraint::Dpop) {
+    } else if variant.sender_constraint == Some(SenderConstraint::Dpop)
+        && !mutations.has(&Mutation::OmitDpopJkt)
+    {
         Some(thumbprint(&dpop_key(state)?.public_jwk))
     } else {
         None
@@ -409,12 +469,17 @@ pub async fn par(
     )
     .await?;
     state.last_by_step.insert(StepKind::Par, seq);
-    let result = direct_result(raw.as_ref(), |r| {
-        matches!(r.status, 200 | 201)
-            && json_of(r)
-                .and_then(|j| j.get("request_uri").cloned())
-                .is_some()
-    });
+    let result = direct_result(
+        raw.as_ref(),
+        transport_error(recorder, seq),
+        certificate_probe(mutations),
+        |r| {
+            matches!(r.status, 200 | 201)
+                && json_of(r)
+                    .and_then(|j| j.get("request_uri").cloned())
+                    .is_some()
+        },
+    );
     if let Some((r, j)) = raw.as_ref().and_then(|r| json_of(r).map(|j| (r, j))) {
         if let Some(u) = j.get("request_uri").and_then(Value::as_str) {
             state.flow.request_uri = Some(u.to_owned());
@@ -641,10 +706,18 @@ pub async fn token(
                 ("refresh_token".to_owned(), rt),
             ]
         }
+        // Credentials of no real user: the AS must refuse the grant type itself.
+        Grant::Password => vec![
+            ("grant_type".to_owned(), "password".to_owned()),
+            ("username".to_owned(), "fapi-harness-probe".to_owned()),
+            ("password".to_owned(), random_token(12)),
+            ("scope".to_owned(), scope(c, &variant)),
+        ],
     };
     let label = match grant {
         Grant::AuthorizationCode => "token request (authorization_code)",
         Grant::RefreshToken => "token request (refresh_token)",
+        Grant::Password => "token request (password grant, which FAPI forbids)",
     };
     let (seq, raw) = post_with_nonce(
         ctx,
@@ -664,12 +737,17 @@ pub async fn token(
     )
     .await?;
     state.last_by_step.insert(StepKind::Token, seq);
-    let result = direct_result(raw.as_ref(), |r| {
-        r.status == 200
-            && json_of(r)
-                .and_then(|j| j.get("access_token").cloned())
-                .is_some()
-    });
+    let result = direct_result(
+        raw.as_ref(),
+        transport_error(recorder, seq),
+        certificate_probe(mutations),
+        |r| {
+            r.status == 200
+                && json_of(r)
+                    .and_then(|j| j.get("access_token").cloned())
+                    .is_some()
+        },
+    );
     let used_refresh_token = state.flow.refresh_token.clone();
     if let (StageResult::Accepted, Some(j)) = (&result, raw.as_ref().and_then(json_of)) {
         state.flow.access_token = j

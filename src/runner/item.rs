@@ -67,6 +67,7 @@ pub async fn execute(
                 state.flow.mark_under_test();
             }
             if let Err(e) = ensure_metadata(&ctx, recorder, &mut state).await {
+                state.obs.cut_short = Some(e.clone());
                 findings.push(Finding::new("step:metadata").inconclusive(e));
                 break;
             }
@@ -112,6 +113,9 @@ pub async fn execute(
             Step::TlsProbe => tls_probe(&ctx, recorder, &mut state).await,
         };
         if let Err(blocked) = result {
+            if is_flow {
+                state.obs.cut_short = Some(blocked.clone());
+            }
             findings.push(
                 Finding::new(&format!("step:{}", step.kind().as_str())).inconclusive(blocked),
             );
@@ -334,11 +338,17 @@ async fn tls_probe(
             let mut set = tokio::task::JoinSet::new();
             for (i, (host, port, roles)) in hosts.into_iter().enumerate() {
                 let timeout = ctx.target.connect_timeout;
+                let config = ctx.http.tls_config();
                 set.spawn(async move {
-                    (
-                        i,
-                        crate::fapi::tls_probe::probe_host(&host, port, roles, timeout).await,
-                    )
+                    let mut report =
+                        crate::fapi::tls_probe::probe_host(&host, port, roles, timeout).await;
+                    report.verified = match config {
+                        Some(c) => {
+                            Some(crate::fapi::tls::negotiated(c, &host, port, timeout).await)
+                        }
+                        None => None,
+                    };
+                    (i, report)
                 });
             }
             let mut out = Vec::new();

@@ -132,8 +132,20 @@ fn missing_capability(item: &Item, target: &Target) -> Option<String> {
         let has = match cap {
             Capability::SecondClient => target.clients.len() >= 2,
             Capability::Resource => !target.resources.is_empty(),
+            Capability::RsaClient => target.clients.iter().any(|c| {
+                c.signing_key
+                    .as_ref()
+                    .is_some_and(|k| k.kind == crate::target::keys::KeyKind::Rsa)
+            }),
         };
-        (!has).then(|| format!("target has no {}", cap.as_str().replace('_', " ")))
+        (!has).then(|| match cap {
+            Capability::RsaClient => {
+                "target has no private_key_jwt client with an RSA key".to_owned()
+            }
+            Capability::SecondClient | Capability::Resource => {
+                format!("target has no {}", cap.as_str().replace('_', " "))
+            }
+        })
     })
 }
 

@@ -1,0 +1,155 @@
+//! Every reference fault is caught: `demo --strict --fault NAME` exits 1 and the items that
+//! docs/reference-faults.md lists for it have the listed outcome; the conformant demo passes.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use support::{bin, outcome_of};
+
+/// (fault, [(outcome, item id)]) rows of the table in docs/reference-faults.md.
+fn documented_faults() -> BTreeMap<String, Vec<(String, String)>> {
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/reference-faults.md"),
+    )
+    .unwrap();
+    let mut out = BTreeMap::new();
+    for line in doc.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        let fault = cells[1].trim_matches('`').to_owned();
+        let caught = cells[3]
+            .split("<br>")
+            .filter_map(|c| {
+                let (outcome, id) = c.trim().split_once(' ')?;
+                Some((outcome.to_owned(), id.trim_matches('`').to_owned()))
+            })
+            .collect();
+        out.insert(fault, caught);
+    }
+    out
+}
+
+fn demo(out: &Path, args: &[&str]) -> (i32, serde_json::Value, String) {
+    let o = bin()
+        .arg("demo")
+        .arg("--quiet")
+        .arg("--out")
+        .arg(out)
+        .args(args)
+        .output()
+        .unwrap();
+    let report = std::fs::read_to_string(out.join("report.json"))
+        .ok()
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or(serde_json::Value::Null);
+    (
+        o.status.code().unwrap_or(-1),
+        report,
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn every_listed_fault_is_documented_and_caught() {
+    let listed = bin().args(["reference", "--list-faults"]).output().unwrap();
+    assert!(listed.status.success());
+    let listed: Vec<String> = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .map(|l| {
+            let (name, desc) = l.split_once('\t').expect("name<TAB>description");
+            assert!(!desc.is_empty(), "{name} has no description");
+            name.to_owned()
+        })
+        .collect();
+    let table = documented_faults();
+    let documented: Vec<String> = table.keys().cloned().collect();
+    let mut sorted = listed.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted, documented,
+        "--list-faults and docs/reference-faults.md must agree"
+    );
+    assert!(listed.len() >= 25);
+
+    let dir = tempfile::tempdir().unwrap();
+    let work = Arc::new(Mutex::new(table.into_iter().collect::<Vec<_>>()));
+    let failures = Arc::new(Mutex::new(Vec::new()));
+    // Two at a time: each demo already runs its items concurrently.
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let work = work.clone();
+            let failures = failures.clone();
+            let base = dir.path().to_path_buf();
+            std::thread::spawn(move || {
+                loop {
+                    let Some((fault, caught)) = work.lock().unwrap().pop() else {
+                        break;
+                    };
+                    let out = base.join(&fault);
+                    let mut args = vec!["--strict", "--fault", fault.as_str()];
+                    // The code-lifetime fault needs the 65 s wait of a slow item.
+                    if fault == "code-lifetime-120s" {
+                        args.extend(["--full", "--only", "FAPI2-SP-5.3.2.1-11"]);
+                    }
+                    let (code, report, stderr) = demo(&out, &args);
+                    let mut f = failures.lock().unwrap();
+                    if code != 1 {
+                        f.push(format!("{fault}: exit {code}\n{stderr}"));
+                    }
+                    if caught.is_empty() {
+                        f.push(format!("{fault}: the table lists no catching item"));
+                    }
+                    for (outcome, id) in &caught {
+                        let got = outcome_of(&report, id);
+                        if got != outcome {
+                            f.push(format!("{fault}: {id} was {got}, expected {outcome}"));
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let failures = failures.lock().unwrap();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn conformant_reference_passes_every_item() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, report, stderr) = demo(&dir.path().join("fast"), &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let stats = &report["stats"];
+    assert_eq!(stats["fail"], 0, "{stderr}");
+    assert_eq!(stats["error"], 0, "{stderr}");
+    assert_eq!(stats["warn"], 0, "{stderr}");
+    assert_eq!(stats["skip"], 0, "{stderr}");
+    assert!(stats["pass"].as_u64().unwrap() > 300, "{stats}");
+    assert!(report["slow_excluded"].as_u64().unwrap() >= 1);
+    assert!(stderr.contains("`demo --full` includes them"), "{stderr}");
+    // The slow item passes too when included.
+    let (code, report, stderr) = demo(
+        &dir.path().join("slow"),
+        &["--full", "--only", "FAPI2-SP-5.3.2.1-11"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(outcome_of(&report, "FAPI2-SP-5.3.2.1-11"), "PASS");
+}
+
+#[test]
+fn unknown_fault_is_a_usage_error() {
+    let o = bin()
+        .args(["demo", "--fault", "pkce-not-requred"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("unknown fault `pkce-not-requred`") && err.contains("pkce-not-required"),
+        "{err}"
+    );
+}
