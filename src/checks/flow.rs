@@ -88,6 +88,8 @@ pub struct FlowObs {
     pub refresh_tokens: Vec<(String, u32)>,
     /// Whether a refresh was made with an older refresh token after rotation, and its answer.
     pub old_refresh_retry: Option<(bool, u32)>,
+    /// RFC 8705 `x5t#S256` of the certificate the token request presented, if any.
+    pub client_cert_x5t: Option<String>,
     /// Why the flow stopped before its last step without any stage refusing (a step could not
     /// be built: no metadata, no endpoint, no code). Nothing after that point was observed.
     pub cut_short: Option<String>,
@@ -98,7 +100,7 @@ fn flow<'a>(f: &Finding, obs: &'a Observations<'_>) -> Result<&'a FlowObs, Findi
         .ok_or_else(|| f.clone().inconclusive("the item ran no OAuth flow"))
 }
 
-fn describe(r: &StageRecord) -> String {
+pub(super) fn describe(r: &StageRecord) -> String {
     match &r.result {
         StageResult::Accepted => format!("{} accepted", r.stage.as_str()),
         StageResult::Rejected {
@@ -402,7 +404,7 @@ pub fn token_sender_constrained(name: &str, obs: &Observations<'_>) -> Finding {
         Some(SenderConstraint::Mtls) => {
             let f = f.evidence(
                 "expected",
-                "token_type Bearer or DPoP, bound with cnf.x5t#S256",
+                "a token bound to the client certificate (cnf.x5t#S256)",
             );
             // An opaque token's binding is only visible at the RS (or by introspection), which
             // the resource items check; a JWT access token shows it directly.
@@ -410,20 +412,31 @@ pub fn token_sender_constrained(name: &str, obs: &Observations<'_>) -> Finding {
                 .get("access_token")
                 .and_then(Value::as_str)
                 .unwrap_or("");
-            match super::super::fapi::jose::decode_unverified(at) {
-                Some((_, claims)) => {
-                    match claims.pointer("/cnf/x5t#S256").and_then(Value::as_str) {
-                        Some(t) => f
-                            .evidence("actual", format!("cnf.x5t#S256={t}"))
-                            .held("certificate-bound JWT access token"),
-                        None => f
-                            .evidence("actual", "no cnf.x5t#S256")
-                            .violated("the JWT access token carries no cnf.x5t#S256"),
-                    }
-                }
-                None => f
-                    .evidence("actual", token_type)
-                    .held("opaque token; the binding is checked at the resource server"),
+            let Some((_, claims)) = crate::fapi::jose::decode_unverified(at) else {
+                return f
+                    .evidence("actual", format!("opaque token, token_type {token_type}"))
+                    .held(
+                        "opaque token; its certificate binding is checked at the resource server",
+                    );
+            };
+            let bound = claims.pointer("/cnf/x5t#S256").and_then(Value::as_str);
+            match (bound, fl.client_cert_x5t.as_deref()) {
+                (Some(t), Some(ours)) if t == ours => f
+                    .evidence("actual", format!("cnf.x5t#S256={t}"))
+                    .held("the JWT access token is bound to the client certificate"),
+                (Some(t), Some(ours)) => f
+                    .evidence("actual", format!("cnf.x5t#S256={t}"))
+                    .violated(format!(
+                        "the JWT access token is bound to another certificate (ours is {ours})"
+                    )),
+                (Some(t), None) => f
+                    .evidence("actual", format!("cnf.x5t#S256={t}"))
+                    .inconclusive(
+                        "no client certificate was presented, so the binding cannot be compared",
+                    ),
+                (None, _) => f
+                    .evidence("actual", "no cnf.x5t#S256")
+                    .violated("the JWT access token carries no cnf.x5t#S256"),
             }
         }
         None => f.inconclusive("the variant names no sender constraint"),
@@ -744,5 +757,61 @@ mod tests {
             with_flow(FlowObs::default(), |o| iss_in_response("t", o)).status,
             Inconclusive
         );
+    }
+
+    #[test]
+    fn mtls_binding_compares_the_certificate_thumbprint() {
+        use base64::Engine;
+        let jwt = |claims: serde_json::Value| {
+            let e = |v: &serde_json::Value| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+            };
+            format!("{}.{}.sig", e(&json!({"alg": "PS256"})), e(&claims))
+        };
+        let obs_for = |at: String, ours: Option<&str>| FlowObs {
+            token_response: Some((json!({"access_token": at, "token_type": "Bearer"}), 3)),
+            sender_constraint: Some(SenderConstraint::Mtls),
+            client_cert_x5t: ours.map(str::to_owned),
+            ..Default::default()
+        };
+        let check = |fl: FlowObs| with_flow(fl, |o| token_sender_constrained("t", o)).status;
+        let bound = jwt(json!({"cnf": {"x5t#S256": "abc"}}));
+        assert_eq!(check(obs_for(bound.clone(), Some("abc"))), Held);
+        assert_eq!(check(obs_for(bound, Some("xyz"))), Violated);
+        assert_eq!(
+            check(obs_for(jwt(json!({"sub": "alice"})), Some("abc"))),
+            Violated
+        );
+        assert_eq!(check(obs_for("opaque".into(), Some("abc"))), Held);
+    }
+
+    #[test]
+    fn refresh_rotation() {
+        let stages = || {
+            vec![
+                rec(Stage::Token, false, StageResult::Accepted),
+                rec(Stage::Token, false, StageResult::Accepted),
+            ]
+        };
+        let with = |tokens: Vec<(&str, u32)>, retry: Option<(bool, u32)>| FlowObs {
+            stages: stages(),
+            refresh_tokens: tokens.into_iter().map(|(t, s)| (t.to_owned(), s)).collect(),
+            old_refresh_retry: retry,
+            ..Default::default()
+        };
+        let check = |fl: FlowObs| with_flow(fl, |o| no_refresh_rotation("t", o)).status;
+        assert_eq!(check(with(vec![("r1", 1), ("r1", 2)], None)), Held);
+        assert_eq!(check(with(vec![("r1", 1)], None)), Held);
+        assert_eq!(
+            check(with(vec![("r1", 1), ("r2", 2)], Some((false, 3)))),
+            Violated
+        );
+        assert_eq!(
+            check(with(vec![("r1", 1), ("r2", 2)], Some((true, 3)))),
+            Deviated
+        );
+        let mut one = with(vec![("r1", 1)], None);
+        one.stages.pop();
+        assert_eq!(check(one), Inconclusive);
     }
 }

@@ -6,6 +6,7 @@ use crate::evidence::{Exchange, RecordedResponse};
 pub const REQ_CONTENT_TYPE: &str = "RFC8414-3.2-1";
 pub const REQ_HSTS: &str = "FAPI2-SP-5.2.3-1";
 pub const REQ_NO_CORS: &str = "FAPI2-SP-5.2.3-3";
+pub const REQ_CHALLENGE: &str = "RFC6750-3-1";
 
 /// The response of `ex`, or an inconclusive finding saying why there is none.
 fn response(f: Finding, ex: Option<&Exchange>) -> Result<(&RecordedResponse, Finding), Finding> {
@@ -187,6 +188,36 @@ pub fn header_echoed(name: &str, ex: Option<&Exchange>, header: &str) -> Finding
     }
 }
 
+/// RFC6750-3-1: a resource server refusing a request for its token (400, 401 or 403) says why
+/// in `WWW-Authenticate`. A request that was served is not an error response: nothing to judge.
+pub fn error_challenge(name: &str, ex: Option<&Exchange>, why_missing: &str) -> Finding {
+    let f = Finding::new(name)
+        .requirement(REQ_CHALLENGE)
+        .evidence("expected", "WWW-Authenticate on 400/401/403");
+    if ex.is_none() {
+        return f.inconclusive(why_missing.to_owned());
+    }
+    let (r, f) = match response(f, ex) {
+        Ok(x) => x,
+        Err(e) => return e,
+    };
+    let f = f.evidence("status", r.status);
+    if !matches!(r.status, 400 | 401 | 403) {
+        return f.inconclusive(format!(
+            "HTTP {}: not a token error response, so there is no challenge to judge",
+            r.status
+        ));
+    }
+    match r.header("www-authenticate") {
+        Some(v) => f
+            .evidence("actual", v)
+            .held(format!("HTTP {} with WWW-Authenticate", r.status)),
+        None => f
+            .evidence("actual", "(absent)")
+            .violated(format!("HTTP {} without WWW-Authenticate", r.status)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::FindingStatus::*;
@@ -298,6 +329,27 @@ mod tests {
             header_present("t", Some(&ex), "cache-control", None, Some("private")).status,
             Violated
         );
+    }
+
+    #[test]
+    fn error_challenge_needs_an_error_response() {
+        let ok = exchange(
+            1,
+            401,
+            &[("WWW-Authenticate", "DPoP error=\"invalid_token\"")],
+            "",
+        );
+        assert_eq!(error_challenge("t", Some(&ok), "x").status, Held);
+        let bare = exchange(1, 401, &[], "");
+        assert_eq!(error_challenge("t", Some(&bare), "x").status, Violated);
+        let served = exchange(1, 200, &[], "");
+        assert_eq!(
+            error_challenge("t", Some(&served), "x").status,
+            Inconclusive
+        );
+        let f = error_challenge("t", None, "the flow stopped at par");
+        assert_eq!(f.status, Inconclusive);
+        assert_eq!(f.message, "the flow stopped at par");
     }
 
     #[test]

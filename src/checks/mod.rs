@@ -86,6 +86,8 @@ pub enum CheckSpec {
     TlsSuitesBcp195,
     /// Every host presents a certificate the harness can verify (FAPI2-SP-5.2.1-3).
     TlsCertificateValid,
+    /// An error response about the access token carries `WWW-Authenticate` (RFC6750-3-1).
+    ErrorChallenge(Of),
     /// PAR `expires_in` is below this many seconds (FAPI2-SP-5.3.2.2-12: under 600).
     ParExpiresInBelow(ParExpiresInBelow),
 }
@@ -124,6 +126,7 @@ impl CheckSpec {
             CheckSpec::TlsLegacyRefused => "tls_legacy_refused",
             CheckSpec::TlsSuitesBcp195 => "tls_suites_bcp195",
             CheckSpec::TlsCertificateValid => "tls_certificate_valid",
+            CheckSpec::ErrorChallenge(_) => "error_challenge",
             CheckSpec::ParExpiresInBelow(_) => "par_expires_in_below",
         }
     }
@@ -132,7 +135,9 @@ impl CheckSpec {
     pub fn needs_step(&self) -> Option<StepKind> {
         match self {
             CheckSpec::StatusIs(s) => s.of,
-            CheckSpec::ContentTypeJson(o) | CheckSpec::NoCors(o) => o.of,
+            CheckSpec::ContentTypeJson(o) | CheckSpec::NoCors(o) | CheckSpec::ErrorChallenge(o) => {
+                o.of
+            }
             CheckSpec::Hsts(h) => h.of,
             CheckSpec::HeaderPresent(h) => h.of,
             CheckSpec::HeaderEchoed(h) => h.of,
@@ -171,6 +176,20 @@ impl CheckSpec {
     /// Judges the observations.
     pub fn evaluate(&self, obs: &Observations<'_>) -> Finding {
         let name = self.name();
+        let reads_one_exchange = match self {
+            CheckSpec::StatusIs(StatusIs { of, .. })
+            | CheckSpec::ContentTypeJson(Of { of })
+            | CheckSpec::NoCors(Of { of })
+            | CheckSpec::Hsts(Hsts { of, .. })
+            | CheckSpec::HeaderPresent(HeaderPresent { of, .. })
+            | CheckSpec::HeaderEchoed(HeaderEchoed { of, .. }) => Some(*of),
+            _ => None,
+        };
+        if let Some(of) = reads_one_exchange
+            && obs.exchange_of(of).is_none()
+        {
+            return Finding::new(name).inconclusive(obs.why_missing());
+        }
         match self {
             CheckSpec::StatusIs(s) => http::status_is(name, obs.exchange_of(s.of), &s.status),
             CheckSpec::ContentTypeJson(o) => http::content_type_json(name, obs.exchange_of(o.of)),
@@ -188,6 +207,9 @@ impl CheckSpec {
             CheckSpec::TlsLegacyRefused => tls::legacy_refused(name, obs),
             CheckSpec::TlsSuitesBcp195 => tls::suites_bcp195(name, obs),
             CheckSpec::TlsCertificateValid => tls::certificate_valid(name, obs),
+            CheckSpec::ErrorChallenge(o) => {
+                http::error_challenge(name, obs.exchange_of(o.of), &obs.why_missing())
+            }
             CheckSpec::ParExpiresInBelow(p) => flow::par_expires_in_below(name, obs, p.seconds),
             CheckSpec::IssuerMatches => metadata::issuer_matches(name, obs),
             CheckSpec::IssuerWellFormed => metadata::issuer_well_formed(name, obs),
@@ -352,6 +374,22 @@ pub struct Observations<'a> {
 }
 
 impl Observations<'_> {
+    /// Why a step's exchange is missing: the flow stopped earlier, or the step was not in it.
+    pub fn why_missing(&self) -> String {
+        if let Some(fl) = self.flow {
+            if let Some(r) = fl.stages.iter().find(|r| r.result != StageResult::Accepted) {
+                return format!(
+                    "the step did not run because an earlier stage did not succeed: {}",
+                    flow::describe(r)
+                );
+            }
+            if let Some(why) = &fl.cut_short {
+                return format!("the step did not run: {why}");
+            }
+        }
+        "the step this check reads did not run".to_owned()
+    }
+
     /// The last exchange of `step`, or the item's last exchange.
     pub fn exchange_of(&self, step: Option<StepKind>) -> Option<&Exchange> {
         match step {
@@ -387,6 +425,7 @@ pub const CITED: &[&str] = &[
     tls::REQ_BROWSER_SUITES,
     tls::REQ_CERTIFICATE,
     flow::REQ_PAR_EXPIRY,
+    http::REQ_CHALLENGE,
 ];
 
 #[cfg(test)]

@@ -98,6 +98,9 @@ pub fn assertion(
         if mutations.has(&Mutation::AssertionOmitExp) {
             o.remove("exp");
         }
+        if mutations.has(&Mutation::AssertionOmitNbf) {
+            o.remove("nbf");
+        }
     }
     let header = json!({"typ": "JWT", "kid": key.kid});
     if mutations.has(&Mutation::AssertionAlgNone) {

@@ -43,6 +43,8 @@ pub enum Mutation {
     AssertionExpired,
     /// Client assertion without `exp`.
     AssertionOmitExp,
+    /// Client assertion without `nbf` (only `iat` carries the issue time).
+    AssertionOmitNbf,
     /// Client assertion with `alg: none`.
     AssertionAlgNone,
     /// Client assertion signed with the second client's key.

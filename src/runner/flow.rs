@@ -748,6 +748,9 @@ pub async fn token(
                     .is_some()
         },
     );
+    if with_cert {
+        state.obs.client_cert_x5t = c.cert.as_ref().map(|cert| cert.x5t_s256.clone());
+    }
     let used_refresh_token = state.flow.refresh_token.clone();
     if let (StageResult::Accepted, Some(j)) = (&result, raw.as_ref().and_then(json_of)) {
         state.flow.access_token = j
