@@ -81,7 +81,8 @@ pub struct DemoArgs {
     /// Include items tagged `slow` (deliberate waits such as code expiry).
     #[arg(long)]
     pub full: bool,
-    /// Treat WARN as failing (exit 1): faults that break a SHOULD show up as WARN.
+    /// Treat WARN as failing (exit 1). On by default with `--fault`: faults that break a SHOULD
+    /// show up as WARN, and a fault demo should end in exit 1 whenever its fault shows.
     #[arg(long)]
     pub strict: bool,
     /// Directory for junit.xml, report.html and report.json.
@@ -480,7 +481,7 @@ fn demo_command(args: DemoArgs) -> Result<i32, InputError> {
         item_timeout: DEFAULT_ITEM_TIMEOUT.as_secs(),
         shard: None,
         out: args.out,
-        strict: args.strict,
+        strict: args.strict || !faults.is_empty(),
         quiet: args.quiet,
         verbose: args.verbose,
         slow_hint: Some("`demo --full` includes them".to_owned()),

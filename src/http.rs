@@ -178,13 +178,20 @@ impl Http {
         for (k, v) in &headers {
             req = req.header(k, v);
         }
+        // reqwest sets Content-Type itself for these bodies; it is recorded so the evidence shows
+        // the request exactly as sent.
         let body_text = match &spec.body {
             Some(Body::Form(pairs)) => {
                 req = req.form(pairs);
+                headers.push((
+                    "content-type".into(),
+                    "application/x-www-form-urlencoded".into(),
+                ));
                 Some(serde_urlencoded_pairs(pairs))
             }
             Some(Body::Json(v)) => {
                 req = req.json(v);
+                headers.push(("content-type".into(), "application/json".into()));
                 Some(v.to_string())
             }
             None => None,

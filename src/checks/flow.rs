@@ -481,11 +481,10 @@ pub fn no_refresh_rotation(name: &str, obs: &Observations<'_>) -> Finding {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use serde_json::json;
 
     use super::super::FindingStatus::*;
+    use super::super::testkit::{Parts, observe};
     use super::*;
 
     fn rec(stage: Stage, under_test: bool, result: StageResult) -> StageRecord {
@@ -509,17 +508,13 @@ mod tests {
     }
 
     fn with_flow<R>(fl: FlowObs, f: impl FnOnce(&Observations<'_>) -> R) -> R {
-        let map = HashMap::new();
-        let obs = Observations {
-            expected_issuer: "https://as.example",
-            exchanges: &[],
-            last_by_step: &map,
-            metadata: None,
-            jwks: None,
-            flow: Some(&fl),
-            tls: None,
-        };
-        f(&obs)
+        observe(
+            Parts {
+                flow: Some(fl),
+                ..Default::default()
+            },
+            f,
+        )
     }
 
     fn flow_of(stages: Vec<StageRecord>) -> FlowObs {

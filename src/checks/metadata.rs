@@ -182,18 +182,78 @@ fn listed<'a>(o: &'a Map<String, Value>, member: &str) -> Listed<'a> {
     }
 }
 
-/// A metadata array contains each expected value (e.g. `code_challenge_methods_supported` ∋ S256).
-pub fn member_includes(name: &str, obs: &Observations<'_>, m: &MemberValues) -> Finding {
+/// How a list of values must relate to a metadata array member.
+#[derive(Clone, Copy)]
+enum ListRule {
+    /// Every value is listed (e.g. `code_challenge_methods_supported` ∋ S256).
+    Includes,
+    /// None of the values is listed (e.g. no `password` grant).
+    Excludes,
+    /// Only these values are listed (e.g. auth methods ⊆ private_key_jwt, tls_client_auth).
+    Subset,
+}
+
+impl ListRule {
+    fn expected_key(self) -> &'static str {
+        match self {
+            ListRule::Includes => "expected",
+            ListRule::Excludes => "forbidden",
+            ListRule::Subset => "allowed",
+        }
+    }
+
+    /// Whether an absent member breaks the rule unless the plan says otherwise: a required
+    /// value cannot be listed by an absent member; nothing forbidden is advertised by one.
+    fn absent_violates(self) -> bool {
+        matches!(self, ListRule::Includes)
+    }
+
+    /// The values that break the rule (none when it holds).
+    fn offenders<'a>(self, listed: &[&'a str], values: &'a [String]) -> Vec<&'a str> {
+        match self {
+            ListRule::Includes => values
+                .iter()
+                .map(String::as_str)
+                .filter(|v| !listed.contains(v))
+                .collect(),
+            ListRule::Excludes => listed
+                .iter()
+                .copied()
+                .filter(|v| values.iter().any(|x| x == v))
+                .collect(),
+            ListRule::Subset => listed
+                .iter()
+                .copied()
+                .filter(|v| !values.iter().any(|x| x == v))
+                .collect(),
+        }
+    }
+
+    fn verdict(self, member: &str, values: &[String], offenders: &[&str]) -> (bool, String) {
+        let (ok, bad) = (offenders.is_empty(), offenders.join(", "));
+        let message = match (self, ok) {
+            (ListRule::Includes, true) => format!("{member} lists {}", values.join(", ")),
+            (ListRule::Includes, false) => format!("{member} does not list {bad}"),
+            (ListRule::Excludes, true) => format!("{member} lists none of {}", values.join(", ")),
+            (ListRule::Excludes, false) => format!("{member} lists {bad}"),
+            (ListRule::Subset, true) => format!("{member} lists only allowed values"),
+            (ListRule::Subset, false) => format!("{member} lists {bad} (not allowed)"),
+        };
+        (ok, message)
+    }
+}
+
+fn member_list(name: &str, obs: &Observations<'_>, m: &MemberValues, rule: ListRule) -> Finding {
     let f = Finding::new(name)
         .evidence("member", &m.member)
-        .evidence("expected", m.values.join(", "));
+        .evidence(rule.expected_key(), m.values.join(", "));
     let (o, doc) = match object(&f, obs) {
         Ok(x) => x,
         Err(e) => return e,
     };
     let f = f.on(doc.exchange);
     match listed(o, &m.member) {
-        Listed::Absent if m.required.unwrap_or(true) => f
+        Listed::Absent if m.required.unwrap_or(rule.absent_violates()) => f
             .evidence("actual", "(absent)")
             .violated(format!("metadata has no {}", m.member)),
         Listed::Absent => f
@@ -203,100 +263,31 @@ pub fn member_includes(name: &str, obs: &Observations<'_>, m: &MemberValues) -> 
             .evidence("actual", short(v))
             .violated(format!("{} is not an array of strings", m.member)),
         Listed::Values(vals) => {
-            let missing: Vec<&str> = m
-                .values
-                .iter()
-                .map(String::as_str)
-                .filter(|v| !vals.contains(v))
-                .collect();
+            let offenders = rule.offenders(&vals, &m.values);
+            let (ok, message) = rule.verdict(&m.member, &m.values, &offenders);
             let f = f.evidence("actual", vals.join(", "));
-            if missing.is_empty() {
-                f.held(format!("{} lists {}", m.member, m.values.join(", ")))
+            if ok {
+                f.held(message)
             } else {
-                f.violated(format!("{} does not list {}", m.member, missing.join(", ")))
+                f.violated(message)
             }
         }
     }
+}
+
+/// A metadata array contains each expected value (e.g. `code_challenge_methods_supported` ∋ S256).
+pub fn member_includes(name: &str, obs: &Observations<'_>, m: &MemberValues) -> Finding {
+    member_list(name, obs, m, ListRule::Includes)
 }
 
 /// A metadata array lists none of the forbidden values (e.g. no `password` grant).
 pub fn member_excludes(name: &str, obs: &Observations<'_>, m: &MemberValues) -> Finding {
-    let f = Finding::new(name)
-        .evidence("member", &m.member)
-        .evidence("forbidden", m.values.join(", "));
-    let (o, doc) = match object(&f, obs) {
-        Ok(x) => x,
-        Err(e) => return e,
-    };
-    let f = f.on(doc.exchange);
-    match listed(o, &m.member) {
-        Listed::Absent if m.required.unwrap_or(false) => f
-            .evidence("actual", "(absent)")
-            .violated(format!("metadata has no {}", m.member)),
-        Listed::Absent => f
-            .evidence("actual", "(absent)")
-            .held(format!("{} not published", m.member)),
-        Listed::NotAList(v) => f
-            .evidence("actual", short(v))
-            .violated(format!("{} is not an array of strings", m.member)),
-        Listed::Values(vals) => {
-            let found: Vec<&str> = vals
-                .iter()
-                .copied()
-                .filter(|v| m.values.iter().any(|x| x == v))
-                .collect();
-            let f = f.evidence("actual", vals.join(", "));
-            if found.is_empty() {
-                f.held(format!(
-                    "{} lists none of {}",
-                    m.member,
-                    m.values.join(", ")
-                ))
-            } else {
-                f.violated(format!("{} lists {}", m.member, found.join(", ")))
-            }
-        }
-    }
+    member_list(name, obs, m, ListRule::Excludes)
 }
 
 /// A metadata array lists only allowed values (e.g. auth methods ⊆ private_key_jwt, tls_client_auth).
 pub fn member_subset(name: &str, obs: &Observations<'_>, m: &MemberValues) -> Finding {
-    let f = Finding::new(name)
-        .evidence("member", &m.member)
-        .evidence("allowed", m.values.join(", "));
-    let (o, doc) = match object(&f, obs) {
-        Ok(x) => x,
-        Err(e) => return e,
-    };
-    let f = f.on(doc.exchange);
-    match listed(o, &m.member) {
-        Listed::Absent if m.required.unwrap_or(false) => f
-            .evidence("actual", "(absent)")
-            .violated(format!("metadata has no {}", m.member)),
-        Listed::Absent => f
-            .evidence("actual", "(absent)")
-            .held(format!("{} not published", m.member)),
-        Listed::NotAList(v) => f
-            .evidence("actual", short(v))
-            .violated(format!("{} is not an array of strings", m.member)),
-        Listed::Values(vals) => {
-            let extra: Vec<&str> = vals
-                .iter()
-                .copied()
-                .filter(|v| !m.values.iter().any(|x| x == v))
-                .collect();
-            let f = f.evidence("actual", vals.join(", "));
-            if extra.is_empty() {
-                f.held(format!("{} lists only allowed values", m.member))
-            } else {
-                f.violated(format!(
-                    "{} lists {} (not allowed)",
-                    m.member,
-                    extra.join(", ")
-                ))
-            }
-        }
-    }
+    member_list(name, obs, m, ListRule::Subset)
 }
 
 /// A metadata member has exactly this JSON value (e.g. `require_pushed_authorization_requests: true`).

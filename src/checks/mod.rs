@@ -488,35 +488,51 @@ pub(crate) mod testkit {
         }
     }
 
-    pub fn with_metadata<R>(m: Document, f: impl FnOnce(&Observations<'_>) -> R) -> R {
-        let meta = MetadataObs {
+    /// What one check test observed; every part is optional.
+    #[derive(Default)]
+    pub struct Parts {
+        pub metadata: Option<Document>,
+        pub jwks: Option<Document>,
+        pub flow: Option<FlowObs>,
+        pub tls: Option<Vec<crate::fapi::tls_probe::HostReport>>,
+    }
+
+    /// Runs `f` on observations made of `parts`, with the issuer `https://as.example`.
+    pub fn observe<R>(parts: Parts, f: impl FnOnce(&Observations<'_>) -> R) -> R {
+        let meta = parts.metadata.map(|doc| MetadataObs {
             document: MetadataDocument::Openid,
-            doc: m,
-        };
+            doc,
+        });
         let map = HashMap::new();
         let obs = Observations {
             expected_issuer: "https://as.example",
             exchanges: &[],
             last_by_step: &map,
-            metadata: Some(&meta),
-            jwks: None,
-            flow: None,
-            tls: None,
+            metadata: meta.as_ref(),
+            jwks: parts.jwks.as_ref(),
+            flow: parts.flow.as_ref(),
+            tls: parts.tls.as_deref(),
         };
         f(&obs)
     }
 
+    pub fn with_metadata<R>(m: Document, f: impl FnOnce(&Observations<'_>) -> R) -> R {
+        observe(
+            Parts {
+                metadata: Some(m),
+                ..Default::default()
+            },
+            f,
+        )
+    }
+
     pub fn with_jwks<R>(j: Document, f: impl FnOnce(&Observations<'_>) -> R) -> R {
-        let map = HashMap::new();
-        let obs = Observations {
-            expected_issuer: "https://as.example",
-            exchanges: &[],
-            last_by_step: &map,
-            metadata: None,
-            jwks: Some(&j),
-            flow: None,
-            tls: None,
-        };
-        f(&obs)
+        observe(
+            Parts {
+                jwks: Some(j),
+                ..Default::default()
+            },
+            f,
+        )
     }
 }

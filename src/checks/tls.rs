@@ -154,24 +154,19 @@ pub fn certificate_valid(name: &str, obs: &Observations<'_>) -> Finding {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::super::FindingStatus::*;
+    use super::super::testkit::{Parts, observe};
     use super::*;
     use crate::fapi::tls_probe::{TLS1_0, TLS1_1};
 
     fn with_tls<R>(hosts: Vec<HostReport>, f: impl FnOnce(&Observations<'_>) -> R) -> R {
-        let map = HashMap::new();
-        let obs = Observations {
-            expected_issuer: "https://as.example",
-            exchanges: &[],
-            last_by_step: &map,
-            metadata: None,
-            jwks: None,
-            flow: None,
-            tls: Some(&hosts),
-        };
-        f(&obs)
+        observe(
+            Parts {
+                tls: Some(hosts),
+                ..Default::default()
+            },
+            f,
+        )
     }
 
     fn host(serves: &[&str], legacy: Answer, weak: Vec<(u16, SuiteClass)>) -> HostReport {

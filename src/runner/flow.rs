@@ -342,6 +342,24 @@ fn certificate_probe(mutations: &[Mutation]) -> bool {
         || mutations.has(&Mutation::OtherClientCert)
 }
 
+/// Judges a back-channel answer: accepted when the status is one of `ok` and the JSON body has
+/// `member` (a `request_uri`, an `access_token`).
+fn judge_direct(
+    recorder: &Recorder,
+    seq: u32,
+    raw: Option<&RawResponse>,
+    mutations: &[Mutation],
+    ok: &[u16],
+    member: &str,
+) -> StageResult {
+    direct_result(
+        raw,
+        transport_error(recorder, seq),
+        certificate_probe(mutations),
+        |r| ok.contains(&r.status) && json_of(r).is_some_and(|j| j.get(member).is_some()),
+    )
+}
+
 /// The transport error recorded for exchange `seq`, if the request got no response.
 fn transport_error(recorder: &Recorder, seq: u32) -> Option<String> {
     recorder
@@ -469,16 +487,13 @@ pub async fn par(
     )
     .await?;
     state.last_by_step.insert(StepKind::Par, seq);
-    let result = direct_result(
+    let result = judge_direct(
+        recorder,
+        seq,
         raw.as_ref(),
-        transport_error(recorder, seq),
-        certificate_probe(mutations),
-        |r| {
-            matches!(r.status, 200 | 201)
-                && json_of(r)
-                    .and_then(|j| j.get("request_uri").cloned())
-                    .is_some()
-        },
+        mutations,
+        &[200, 201],
+        "request_uri",
     );
     if let Some((r, j)) = raw.as_ref().and_then(|r| json_of(r).map(|j| (r, j))) {
         if let Some(u) = j.get("request_uri").and_then(Value::as_str) {
@@ -737,16 +752,13 @@ pub async fn token(
     )
     .await?;
     state.last_by_step.insert(StepKind::Token, seq);
-    let result = direct_result(
+    let result = judge_direct(
+        recorder,
+        seq,
         raw.as_ref(),
-        transport_error(recorder, seq),
-        certificate_probe(mutations),
-        |r| {
-            r.status == 200
-                && json_of(r)
-                    .and_then(|j| j.get("access_token").cloned())
-                    .is_some()
-        },
+        mutations,
+        &[200],
+        "access_token",
     );
     if with_cert {
         state.obs.client_cert_x5t = c.cert.as_ref().map(|cert| cert.x5t_s256.clone());
