@@ -261,8 +261,24 @@ impl Endpoint {
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct WaitStep {
+    /// Seconds to wait; with `after`, seconds beyond that lifetime (a margin for clock skew).
     pub seconds: u64,
     /// Shown while waiting, e.g. "authorization code must expire (60 s + margin)".
     #[serde(default)]
     pub reason: Option<String>,
+    /// Wait out a lifetime the target announced earlier in the flow, plus `seconds`.
+    #[serde(default)]
+    pub after: Option<WaitAfter>,
 }
+
+/// A lifetime the target announces, which a wait can outlast.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum WaitAfter {
+    /// The PAR response's `expires_in`.
+    ParExpiresIn,
+}
+
+/// Deliberate waits longer than this are refused: a hostile or broken `expires_in` must not
+/// keep an item (or CI) waiting for hours.
+pub const MAX_WAIT_SECS: u64 = 300;

@@ -12,7 +12,9 @@ use super::events::{Event, ItemKey};
 use super::flow::{self, FlowState};
 use crate::checks::{Document, Finding, FlowObs, MetadataObs, Observations};
 use crate::fapi::discovery::{document_from, metadata_url};
-use crate::fapi::step::{Endpoint, MetadataDocument, RequestStep, Step, StepKind, WaitStep};
+use crate::fapi::step::{
+    Endpoint, MAX_WAIT_SECS, MetadataDocument, RequestStep, Step, StepKind, WaitAfter, WaitStep,
+};
 use crate::http::{Recorder, RequestSpec};
 use crate::plan::{Item, Variant};
 
@@ -76,10 +78,7 @@ pub async fn execute(
             Step::Discovery(d) => discovery(&ctx, d.document, recorder, &mut state).await,
             Step::FetchJwks => fetch_jwks(&ctx, recorder, &mut state).await,
             Step::Request(r) => request(&ctx, r, recorder, &mut state).await,
-            Step::Wait(w) => {
-                wait(w, key, events).await;
-                Ok(())
-            }
+            Step::Wait(w) => wait(w, &state, key, events).await,
             Step::Par(f) => {
                 flow::par(&ctx, &mut state, index, f.client, &f.mutations, recorder).await
             }
@@ -113,9 +112,8 @@ pub async fn execute(
             Step::TlsProbe => tls_probe(&ctx, recorder, &mut state).await,
         };
         if let Err(blocked) = result {
-            if is_flow {
-                state.obs.cut_short = Some(blocked.clone());
-            }
+            // Whatever step could not proceed, the flow after it was never observed.
+            state.obs.cut_short = Some(blocked.clone());
             findings.push(
                 Finding::new(&format!("step:{}", step.kind().as_str())).inconclusive(blocked),
             );
@@ -363,15 +361,36 @@ async fn tls_probe(
     Ok(())
 }
 
-async fn wait(w: &WaitStep, key: &ItemKey, events: &UnboundedSender<Event>) {
+async fn wait(
+    w: &WaitStep,
+    state: &State,
+    key: &ItemKey,
+    events: &UnboundedSender<Event>,
+) -> Result<(), String> {
+    let base = match w.after {
+        None => 0,
+        Some(WaitAfter::ParExpiresIn) => state
+            .obs
+            .par_response
+            .as_ref()
+            .and_then(|(json, _, _)| json.get("expires_in").and_then(|v| v.as_u64()))
+            .ok_or("no PAR expires_in to wait out: the flow has no successful PAR step before the wait")?,
+    };
+    let seconds = base.saturating_add(w.seconds);
+    if seconds > MAX_WAIT_SECS {
+        return Err(format!(
+            "a wait of {seconds} s exceeds the {MAX_WAIT_SECS} s limit for timed checks"
+        ));
+    }
     // The receiver only goes away when the run is being torn down; nothing to report then.
     let _ = events.send(Event::ItemWaiting {
         key: key.clone(),
-        seconds: w.seconds,
+        seconds,
         reason: w
             .reason
             .clone()
             .unwrap_or_else(|| "deliberate wait".to_owned()),
     });
-    tokio::time::sleep(Duration::from_secs(w.seconds)).await;
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    Ok(())
 }
