@@ -16,7 +16,7 @@ use crate::report::{Aggregator, write_all};
 use crate::runner::events::RunMeta;
 use crate::runner::{DEFAULT_ITEM_TIMEOUT, DEFAULT_JOBS, RunContext, RunOptions, run};
 use crate::target::{Target, load_target};
-use crate::{catalogue, http};
+use crate::{catalogue, coverage, http};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -27,6 +27,7 @@ Examples:
   fapi-harness validate --plan my-plan.yaml --target my-as.yaml
   fapi-harness list --plan fapi2-security-profile
   fapi-harness explain FAPI2-SP-5.3.2.1-8
+  fapi-harness coverage --plan fapi2-security-profile   # covered / explained / missing requirements
 
 Exit codes: 0 no FAIL or ERROR; 1 at least one FAIL or ERROR (or WARN with --strict); 2 usage, plan or target error.";
 
@@ -64,6 +65,20 @@ pub enum Command {
         /// Also search this plan (the built-in plans are always searched).
         #[arg(long)]
         plan: Option<PathBuf>,
+    },
+    /// List every requirement in scope for the plan's profile as covered (by which items),
+    /// explained (why no item covers it) or missing; exit 1 when any is missing.
+    Coverage {
+        /// Plan file, or the name of a built-in plan.
+        #[arg(long)]
+        plan: PathBuf,
+        /// Why uncovered requirements are not covered [default: the plan path with
+        /// `.coverage.yaml`; the built-in plans have theirs built in].
+        #[arg(long)]
+        explanations: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: coverage::Format,
     },
     /// Start the built-in reference AS + RS in-process and run the FAPI 2.0 plan against it.
     Demo(DemoArgs),
@@ -213,6 +228,11 @@ fn dispatch(cli: Cli) -> Result<i32, InputError> {
         Command::List { plan, target } => list_command(&plan, target.as_deref()),
         Command::Validate { plan, target } => validate_command(&plan, target.as_deref()),
         Command::Explain { id, plan } => explain_command(&id, plan.as_deref()),
+        Command::Coverage {
+            plan,
+            explanations,
+            format,
+        } => coverage::command(&plan, explanations.as_deref(), format),
         Command::Demo(args) => demo_command(args),
         Command::Reference(args) => reference_command(args),
         Command::Completions { shell } => {

@@ -172,11 +172,24 @@ pub fn read_input(path: &Path, what: &str) -> Result<String, Diagnostic> {
 }
 
 /// Turns a serde-saphyr error into a located diagnostic with a hint for the common mistakes.
+/// The hints point at `docs/<what>-format.md`.
 pub fn yaml_diagnostic(
     err: &serde_saphyr::Error,
     file: &Path,
     source: &str,
     what: &str,
+) -> Diagnostic {
+    yaml_diagnostic_in(err, file, source, what, &format!("docs/{what}-format.md"))
+}
+
+/// As [`yaml_diagnostic`], for a file whose format is described in `doc` (a file kind without
+/// a format document of its own, such as the coverage explanations).
+pub fn yaml_diagnostic_in(
+    err: &serde_saphyr::Error,
+    file: &Path,
+    source: &str,
+    what: &str,
+    doc: &str,
 ) -> Diagnostic {
     let raw = err.to_string();
     // serde-saphyr renders its own location prefix and snippet; keep only the message line.
@@ -189,15 +202,15 @@ pub fn yaml_diagnostic(
         .to_owned();
     let message = strip_location_suffix(&message);
     let hint = if message.contains("unknown field") {
-        format!("remove or correct the field; docs/{what}-format.md lists every field")
+        format!("remove or correct the field; {doc} lists every field")
     } else if message.contains("unknown variant") {
         "use one of the names listed above".to_owned()
     } else if message.contains("missing field") {
-        format!("add the field; docs/{what}-format.md says what it holds")
+        format!("add the field; {doc} says what it holds")
     } else if message.contains("duplicate") {
         "each key may appear once per mapping".to_owned()
     } else if message.contains("invalid type") {
-        format!("check the value's type against docs/{what}-format.md")
+        format!("check the value's type against {doc}")
     } else {
         "check the YAML syntax (indentation, quoting, colons) at this position".to_owned()
     };

@@ -6,6 +6,7 @@
 pub mod catalogue;
 pub mod checks;
 pub mod cli;
+pub mod coverage;
 pub mod error;
 pub mod evidence;
 pub mod fapi;

@@ -36,6 +36,17 @@ pub enum Profile {
     Fapi1Advanced,
 }
 
+impl Profile {
+    /// The name plans write under `profile:`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Profile::Fapi2SecurityProfile => "fapi2-security-profile",
+            Profile::Fapi2MessageSigning => "fapi2-message-signing",
+            Profile::Fapi1Advanced => "fapi1-advanced",
+        }
+    }
+}
+
 /// Requirement strength: decides whether a violated claim FAILs, WARNs or only informs.
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
