@@ -76,10 +76,12 @@ pub fn validate(
         return invalid("the DPoP header is not ASCII");
     };
     let proof = jws::parse(token).map_err(|e| DpopError::Invalid(e.0.to_owned()))?;
-    if proof.header_str("typ") != Some("dpop+jwt") {
+    if proof.header_str("typ") != Some("dpop+jwt") && !app.fault(Fault::DpopTypNotChecked) {
         return invalid("typ must be dpop+jwt");
     }
-    let Some(alg) = proof.alg().filter(|a| a.is_fapi()) else {
+    let alg_allowed =
+        |a: &jws::Alg| a.is_fapi() || (*a == jws::Alg::None && app.fault(Fault::DpopAlgNone));
+    let Some(alg) = proof.alg().filter(alg_allowed) else {
         return invalid("alg must be PS256, ES256 or EdDSA");
     };
     let Some(jwk) = proof.header.get("jwk").filter(|j| j.is_object()) else {
@@ -111,9 +113,12 @@ pub fn validate(
         }
     }
     let now = app.now();
-    if !app.fault(Fault::DpopIatNotChecked)
-        && (iat > now + FUTURE_SKEW_SECS || iat < now - MAX_AGE_SECS)
-    {
+    let skew = if app.fault(Fault::DpopNoClockSkew) {
+        0
+    } else {
+        FUTURE_SKEW_SECS
+    };
+    if !app.fault(Fault::DpopIatNotChecked) && (iat > now + skew || iat < now - MAX_AGE_SECS) {
         return invalid("iat is outside the acceptance window");
     }
     if let Some(token) = expect.access_token {

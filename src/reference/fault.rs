@@ -12,6 +12,8 @@ use std::str::FromStr;
 pub enum Fault {
     /// Front-channel authorization requests without PAR are served.
     ParNotRequired,
+    /// PAR answers 200 OK instead of 201 Created.
+    ParStatus200,
     /// A PAR `request_uri` can be used more than once.
     ParRequestUriReusable,
     /// PAR answers `expires_in` 600.
@@ -20,6 +22,12 @@ pub enum Fault {
     ParUnauthenticated,
     /// PAR accepts a request without `redirect_uri`.
     ParRedirectUriOptional,
+    /// PAR accepts a `redirect_uri` the client never registered.
+    ParUnregisteredRedirectUri,
+    /// Any `response_type` is accepted and served as the code flow.
+    ResponseTypeNotChecked,
+    /// Nonces longer than 32 characters are refused.
+    NonceMax32,
     /// PAR accepts a request without `code_challenge`.
     PkceNotRequired,
     /// PAR accepts `code_challenge_method=plain` (or no method, meaning plain).
@@ -36,20 +44,28 @@ pub enum Fault {
     CodeLifetime120s,
     /// An authorization code can be redeemed more than once.
     CodeReusable,
+    /// The token endpoint redeems a code for any authenticated client.
+    CodeNotBoundToClient,
     /// Client assertions with the token or PAR endpoint URL as `aud` are accepted.
     AssertionAudEndpointUrl,
     /// Client assertions with `aud` as an array holding the issuer are accepted.
     AssertionAudArray,
+    /// The `aud` of client assertions is not checked at all.
+    AssertionAudNotChecked,
     /// Expired client assertions are accepted.
     AssertionExpNotChecked,
     /// Client assertions with `iat`/`nbf` far in the future are accepted.
     AssertionIatFutureAccepted,
+    /// Client assertions with `iat`/`nbf` even a second in the future are refused.
+    AssertionNoClockSkew,
     /// A client assertion `jti` can be replayed.
     AssertionJtiReplay,
     /// Unsigned (`alg: none`) client assertions are accepted.
     AssertionAlgNone,
     /// RS256-signed client assertions are accepted.
     AssertionRs256,
+    /// Client assertion signatures verify with any registered client's key.
+    AssertionAnyClientKey,
     /// Metadata advertises the `none` client authentication method.
     MetadataAuthMethodNone,
     /// Metadata advertises `client_secret_basic`.
@@ -64,12 +80,20 @@ pub enum Fault {
     DpopHtuHtmNotChecked,
     /// DPoP proof `iat` is not checked.
     DpopIatNotChecked,
+    /// DPoP proofs with `iat` even a second in the future are refused.
+    DpopNoClockSkew,
+    /// The DPoP proof `typ` is not checked.
+    DpopTypNotChecked,
+    /// Unsigned (`alg: none`) DPoP proofs are accepted.
+    DpopAlgNone,
     /// A code bound with `dpop_jkt` can be redeemed with another DPoP key.
     DpopJktNotEnforced,
     /// The RS accepts a DPoP-bound token sent as `Bearer` without a proof.
     RsBearerDowngrade,
     /// The RS does not compare the client certificate with an mTLS-bound token.
     RsIgnoresMtlsBinding,
+    /// The RS compares a hex certificate hash with the token's base64url `x5t#S256`.
+    RsMtlsThumbprintHex,
     /// The RS accepts the access token in the query string.
     RsTokenInQuery,
     /// The RS does not echo `x-fapi-interaction-id`.
@@ -106,10 +130,14 @@ impl Fault {
     /// Every fault, in a stable order (the order of the reference documentation).
     pub const ALL: &'static [Fault] = &[
         Fault::ParNotRequired,
+        Fault::ParStatus200,
         Fault::ParRequestUriReusable,
         Fault::ParLongExpiry,
         Fault::ParUnauthenticated,
         Fault::ParRedirectUriOptional,
+        Fault::ParUnregisteredRedirectUri,
+        Fault::ResponseTypeNotChecked,
+        Fault::NonceMax32,
         Fault::PkceNotRequired,
         Fault::PkcePlainAccepted,
         Fault::PkceVerifierNotChecked,
@@ -118,13 +146,17 @@ impl Fault {
         Fault::OpenRedirect,
         Fault::CodeLifetime120s,
         Fault::CodeReusable,
+        Fault::CodeNotBoundToClient,
         Fault::AssertionAudEndpointUrl,
         Fault::AssertionAudArray,
+        Fault::AssertionAudNotChecked,
         Fault::AssertionExpNotChecked,
         Fault::AssertionIatFutureAccepted,
+        Fault::AssertionNoClockSkew,
         Fault::AssertionJtiReplay,
         Fault::AssertionAlgNone,
         Fault::AssertionRs256,
+        Fault::AssertionAnyClientKey,
         Fault::MetadataAuthMethodNone,
         Fault::MetadataClientSecretBasic,
         Fault::MetadataPasswordGrant,
@@ -132,9 +164,13 @@ impl Fault {
         Fault::JwksPrivateKey,
         Fault::DpopHtuHtmNotChecked,
         Fault::DpopIatNotChecked,
+        Fault::DpopNoClockSkew,
+        Fault::DpopTypNotChecked,
+        Fault::DpopAlgNone,
         Fault::DpopJktNotEnforced,
         Fault::RsBearerDowngrade,
         Fault::RsIgnoresMtlsBinding,
+        Fault::RsMtlsThumbprintHex,
         Fault::RsTokenInQuery,
         Fault::RsNoInteractionId,
         Fault::RsNoWwwAuthenticate,
@@ -170,6 +206,10 @@ impl Fault {
                 "par-not-required",
                 "authorization requests sent without PAR are served (FAPI2-SP-5.3.2.2-3)",
             ),
+            Fault::ParStatus200 => (
+                "par-status-200",
+                "PAR answers 200 OK instead of 201 Created (RFC9126-2.2-1)",
+            ),
             Fault::ParRequestUriReusable => (
                 "par-request-uri-reusable",
                 "a PAR request_uri stays usable after an authorization (RFC9126-4-1)",
@@ -185,6 +225,18 @@ impl Fault {
             Fault::ParRedirectUriOptional => (
                 "par-redirect-uri-optional",
                 "PAR accepts a request without redirect_uri (FAPI2-SP-5.3.2.2-6)",
+            ),
+            Fault::ParUnregisteredRedirectUri => (
+                "par-unregistered-redirect-uri",
+                "PAR accepts an unregistered redirect_uri and the AS then redirects there (FAPI2-SP-5.3.2.1-7)",
+            ),
+            Fault::ResponseTypeNotChecked => (
+                "response-type-not-checked",
+                "response types other than code are accepted at PAR and served (FAPI2-SP-5.3.2.2-1)",
+            ),
+            Fault::NonceMax32 => (
+                "nonce-max-32",
+                "PAR refuses nonces longer than 32 characters (FAPI2-SP-5.3.2.2-14)",
             ),
             Fault::PkceNotRequired => (
                 "pkce-not-required",
@@ -218,6 +270,10 @@ impl Fault {
                 "code-reusable",
                 "an authorization code can be redeemed twice (FAPI2-SP-5.3.2.2-9)",
             ),
+            Fault::CodeNotBoundToClient => (
+                "code-not-bound-to-client",
+                "a code is redeemed by whichever client authenticates, not only the one it was issued to (RFC6749-4.1.3-1)",
+            ),
             Fault::AssertionAudEndpointUrl => (
                 "assertion-aud-endpoint-url",
                 "client assertions with the token or PAR endpoint URL as aud are accepted (FAPI2-SP-5.3.2.1-8)",
@@ -226,6 +282,10 @@ impl Fault {
                 "assertion-aud-array",
                 "client assertions with aud as an array are accepted (FAPI2-SP-5.3.2.1-8)",
             ),
+            Fault::AssertionAudNotChecked => (
+                "assertion-aud-not-checked",
+                "the aud of client assertions is not checked at all (FAPI2-SP-5.3.2.1-8)",
+            ),
             Fault::AssertionExpNotChecked => (
                 "assertion-exp-not-checked",
                 "expired client assertions are accepted (RFC7523-3)",
@@ -233,6 +293,10 @@ impl Fault {
             Fault::AssertionIatFutureAccepted => (
                 "assertion-iat-future-accepted",
                 "client assertions with iat/nbf over 60 s in the future are accepted (FAPI2-SP-5.3.2.1-13.b)",
+            ),
+            Fault::AssertionNoClockSkew => (
+                "assertion-no-clock-skew",
+                "client assertions with iat/nbf in the future are refused, with no clock-skew tolerance (FAPI2-SP-5.3.2.1-13.a)",
             ),
             Fault::AssertionJtiReplay => (
                 "assertion-jti-replay",
@@ -245,6 +309,10 @@ impl Fault {
             Fault::AssertionRs256 => (
                 "assertion-rs256",
                 "RS256 client assertions are accepted (FAPI2-SP-5.4.1-1.2)",
+            ),
+            Fault::AssertionAnyClientKey => (
+                "assertion-any-client-key",
+                "a client assertion signed with any registered client's key is accepted (RFC7523-3-9)",
             ),
             Fault::MetadataAuthMethodNone => (
                 "metadata-auth-method-none",
@@ -274,6 +342,18 @@ impl Fault {
                 "dpop-iat-not-checked",
                 "DPoP proofs with any iat are accepted (RFC9449-4.3-11)",
             ),
+            Fault::DpopNoClockSkew => (
+                "dpop-no-clock-skew",
+                "DPoP proofs with iat in the future are refused, with no clock-skew tolerance (FAPI2-SP-5.3.2.1-13.a)",
+            ),
+            Fault::DpopTypNotChecked => (
+                "dpop-typ-not-checked",
+                "DPoP proofs without typ dpop+jwt are accepted (RFC9449-4.3-4)",
+            ),
+            Fault::DpopAlgNone => (
+                "dpop-alg-none",
+                "unsigned alg none DPoP proofs are accepted (RFC9449-4.3-5)",
+            ),
             Fault::DpopJktNotEnforced => (
                 "dpop-jkt-not-enforced",
                 "a code bound with dpop_jkt is redeemed with another DPoP key (RFC9449-10-1)",
@@ -285,6 +365,10 @@ impl Fault {
             Fault::RsIgnoresMtlsBinding => (
                 "rs-ignores-mtls-binding",
                 "the RS accepts an mTLS-bound token over another certificate (RFC8705-3-2)",
+            ),
+            Fault::RsMtlsThumbprintHex => (
+                "rs-mtls-thumbprint-hex",
+                "the RS compares the certificate's hex SHA-256 with the base64url x5t#S256 and refuses valid mTLS-bound tokens (FAPI2-SP-5.3.4-5)",
             ),
             Fault::RsTokenInQuery => (
                 "rs-token-in-query",

@@ -27,6 +27,8 @@ use super::tls::PeerCert;
 const REQUEST_URI_LIFETIME_SECS: i64 = 60;
 /// What the `par-long-expiry` fault answers instead.
 const FAULTY_REQUEST_URI_LIFETIME_SECS: i64 = 600;
+/// The longest nonce the `nonce-max-32` fault takes; FAPI2-SP-5.3.2.2-14 asks for 64.
+const FAULTY_MAX_NONCE_LEN: usize = 32;
 /// RFC 9126 §2.2 example prefix for request URIs.
 const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
 /// Scope when the client asks for none (RFC 6749 §3.3 allows a documented default).
@@ -102,8 +104,14 @@ fn handle(
     {
         return Err(OAuthError::unavailable());
     }
+    // RFC 9126 §2.2: a stored request is a created resource, hence 201.
+    let status = if app.fault(Fault::ParStatus200) {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
     Ok(json_no_store(
-        StatusCode::CREATED,
+        status,
         json!({ "request_uri": request_uri, "expires_in": expires_in }),
     ))
 }
@@ -135,6 +143,8 @@ pub fn validate_request(
     let invalid = |why: &str| OAuthError::bad_request("invalid_request", why);
     match params.require("response_type")? {
         "code" => {}
+        // The fault runs the code flow whatever was asked for.
+        _ if app.fault(Fault::ResponseTypeNotChecked) => {}
         _ => {
             return Err(OAuthError::bad_request(
                 "unsupported_response_type",
@@ -147,8 +157,10 @@ pub fn validate_request(
         None if app.fault(Fault::ParRedirectUriOptional) => client.redirect_uri.as_str(),
         None => return Err(invalid("redirect_uri is required (FAPI2-SP-5.3.2.2-6)")),
     };
-    // Exact string comparison, no normalisation (RFC 9700 §4.1.3).
-    if redirect_uri != client.redirect_uri {
+    // Exact string comparison, no normalisation (RFC 9700 §4.1.3). RFC 9126 §2.4 would let an
+    // AS take unregistered URIs from authenticated clients at PAR; FAPI 2.0 does not, and the
+    // fault does.
+    if redirect_uri != client.redirect_uri && !app.fault(Fault::ParUnregisteredRedirectUri) {
         return Err(invalid("redirect_uri is not registered for this client"));
     }
     let scope = params.get("scope").unwrap_or(DEFAULT_SCOPE);
@@ -175,12 +187,16 @@ pub fn validate_request(
         }
         (Some(_), _) => return Err(invalid("code_challenge_method must be S256")),
     };
+    let nonce = params.get("nonce");
+    if app.fault(Fault::NonceMax32) && nonce.is_some_and(|n| n.len() > FAULTY_MAX_NONCE_LEN) {
+        return Err(invalid("nonce is too long"));
+    }
     Ok(AuthorizationRequest {
         client_id: client.client_id.clone(),
         redirect_uri: redirect_uri.to_owned(),
         scope: scope.to_owned(),
         state: params.get("state").map(str::to_owned),
-        nonce: params.get("nonce").map(str::to_owned),
+        nonce: nonce.map(str::to_owned),
         pkce,
         dpop_jkt: params.get("dpop_jkt").map(str::to_owned),
     })

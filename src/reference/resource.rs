@@ -268,7 +268,14 @@ fn check(
                     "a certificate-bound token is sent with the Bearer scheme",
                 ));
             }
-            let presented = peer.0.as_ref().map(|c| x5t_s256(c));
+            let presented = peer.0.as_ref().map(|c| {
+                if app.fault(Fault::RsMtlsThumbprintHex) {
+                    // The fault's mistake: no certificate ever matches the token's base64url.
+                    hex_sha256(c)
+                } else {
+                    x5t_s256(c)
+                }
+            });
             if presented.as_deref() != Some(x5t.as_str()) && !app.fault(Fault::RsIgnoresMtlsBinding)
             {
                 return Err(Refusal::unauthorized(
@@ -290,6 +297,15 @@ fn check(
         });
     }
     Ok(record)
+}
+
+/// Hex SHA-256 of a certificate: the familiar fingerprint form, not RFC 8705's base64url.
+fn hex_sha256(der: &[u8]) -> String {
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The token from the `Authorization` header. FAPI2-SP-5.3.4-2 forbids the query string; the

@@ -928,6 +928,9 @@ async fn misbehaves(t: &T, fault: Fault) -> bool {
             res.header("location")
                 .is_some_and(|l| query_of(l).contains_key("code"))
         }
+        Fault::ParStatus200 => {
+            t.push(pkj, t.request(pkj, &verifier), None).await.status == StatusCode::OK
+        }
         Fault::ParRequestUriReusable => {
             let pushed = t.push(pkj, t.request(pkj, &verifier), None).await;
             let uri = pushed.body["request_uri"].as_str().unwrap();
@@ -953,6 +956,36 @@ async fn misbehaves(t: &T, fault: Fault) -> bool {
             )
             .await,
         ),
+        Fault::ParUnregisteredRedirectUri => {
+            let p = with(
+                t.request(pkj, &verifier),
+                "redirect_uri",
+                "https://evil.example/cb",
+            );
+            let pushed = t.push(pkj, p, None).await;
+            let Some(uri) = pushed.body["request_uri"].as_str() else {
+                return false;
+            };
+            t.authorize_uri(pkj, uri)
+                .await
+                .header("location")
+                .is_some_and(|l| l.starts_with("https://evil.example/"))
+        }
+        Fault::ResponseTypeNotChecked => {
+            let p = with(t.request(pkj, &verifier), "response_type", "token");
+            let pushed = t.push(pkj, p, None).await;
+            let Some(uri) = pushed.body["request_uri"].as_str() else {
+                return false;
+            };
+            t.authorize_uri(pkj, uri)
+                .await
+                .header("location")
+                .is_some_and(|l| query_of(l).contains_key("code"))
+        }
+        Fault::NonceMax32 => {
+            let p = with(t.request(pkj, &verifier), "nonce", &"n".repeat(64));
+            !push_status(t.push(pkj, p, None).await)
+        }
         Fault::PkceNotRequired => push_status(
             t.push(
                 pkj,
@@ -1009,6 +1042,19 @@ async fn misbehaves(t: &T, fault: Fault) -> bool {
                 .status
                 == StatusCode::OK
         }
+        Fault::CodeNotBoundToClient => {
+            let code = t.code(pkj, &verifier, &[]).await;
+            let other = t.client("client-pkj-2");
+            let mut body = t.auth(other);
+            body.extend(form(&[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &pkj.redirect_uri),
+                ("code_verifier", &verifier),
+            ]));
+            let proof = t.proof(&key, "POST", &t.url("/token"));
+            t.post(&http, "/token", &body, Some(proof)).await.status == StatusCode::OK
+        }
         Fault::AssertionAudEndpointUrl => {
             let token_url = t.url("/token");
             push_status(
@@ -1019,6 +1065,10 @@ async fn misbehaves(t: &T, fault: Fault) -> bool {
             let issuer = t.server.issuer().to_owned();
             push_status(push_assertion(t.assertion_with(pkj, |c| c["aud"] = json!([issuer]))).await)
         }
+        Fault::AssertionAudNotChecked => push_status(
+            push_assertion(t.assertion_with(pkj, |c| c["aud"] = json!("https://evil.example")))
+                .await,
+        ),
         Fault::AssertionExpNotChecked => {
             let now = t.now();
             push_status(
@@ -1033,6 +1083,14 @@ async fn misbehaves(t: &T, fault: Fault) -> bool {
                 c["exp"] = json!(now + 150);
             });
             push_status(push_assertion(a).await)
+        }
+        Fault::AssertionNoClockSkew => {
+            let now = t.now();
+            let a = t.assertion_with(pkj, |c| {
+                c["iat"] = json!(now + 8);
+                c["nbf"] = json!(now + 8);
+            });
+            !push_status(push_assertion(a).await)
         }
         Fault::AssertionJtiReplay => {
             let a = t.assertion_with(pkj, |_| {});
@@ -1074,6 +1132,14 @@ async fn misbehaves(t: &T, fault: Fault) -> bool {
             p.extend(t.request(rsa, &verifier));
             push_status(t.post(&http, "/par", &p, None).await)
         }
+        Fault::AssertionAnyClientKey => {
+            let other = t.client("client-pkj-2").signing_key.as_ref().unwrap();
+            let now = t.now();
+            let claims = json!({"iss": pkj.client_id, "sub": pkj.client_id, "aud": t.server.issuer(),
+                "jti": state::random_value(), "exp": now + 60});
+            let a = jws::sign(&json!({"alg": other.alg.as_str()}), &claims, other).unwrap();
+            push_status(push_assertion(a).await)
+        }
         Fault::MetadataAuthMethodNone => metadata().await["token_endpoint_auth_methods_supported"]
             .as_array()
             .unwrap()
@@ -1103,6 +1169,29 @@ async fn misbehaves(t: &T, fault: Fault) -> bool {
             });
             push_status(t.push(pkj, t.request(pkj, &verifier), Some(proof)).await)
         }
+        Fault::DpopNoClockSkew => {
+            let now = t.now();
+            let proof = t.proof_with(&key, "POST", &t.url("/par"), |c| c["iat"] = json!(now + 8));
+            !push_status(t.push(pkj, t.request(pkj, &verifier), Some(proof)).await)
+        }
+        Fault::DpopTypNotChecked => {
+            let claims = json!({"jti": state::random_value(), "htm": "POST",
+                "htu": t.url("/par"), "iat": t.now()});
+            let header = json!({"typ": "JWT", "alg": key.alg.as_str(), "jwk": key.public_jwk});
+            let proof = jws::sign(&header, &claims, &key).unwrap();
+            push_status(t.push(pkj, t.request(pkj, &verifier), Some(proof)).await)
+        }
+        Fault::DpopAlgNone => {
+            let claims = json!({"jti": state::random_value(), "htm": "POST",
+                "htu": t.url("/par"), "iat": t.now()});
+            let header = json!({"typ": "dpop+jwt", "alg": "none", "jwk": key.public_jwk});
+            let proof = format!(
+                "{}.{}.",
+                b64(header.to_string().as_bytes()),
+                b64(claims.to_string().as_bytes())
+            );
+            push_status(t.push(pkj, t.request(pkj, &verifier), Some(proof)).await)
+        }
         Fault::DpopJktNotEnforced => {
             let code = t
                 .code(
@@ -1124,6 +1213,13 @@ async fn misbehaves(t: &T, fault: Fault) -> bool {
             let tokens = t.tokens(mtls, None).await;
             let other = &t.client("client-mtls-2").cert;
             t.resource_bearer(&tokens.access, Some(other)).await.status == StatusCode::OK
+        }
+        Fault::RsMtlsThumbprintHex => {
+            let tokens = t.tokens(mtls, None).await;
+            t.resource_bearer(&tokens.access, Some(&mtls.cert))
+                .await
+                .status
+                == StatusCode::UNAUTHORIZED
         }
         Fault::RsTokenInQuery => {
             let tokens = t.tokens(mtls, None).await;

@@ -103,7 +103,7 @@ fn code_grant(
         .get(code, now)
         .ok_or_else(|| invalid_grant("the code is unknown or expired"))?;
     let request = &record.request;
-    if request.client_id != client.client_id {
+    if request.client_id != client.client_id && !app.fault(Fault::CodeNotBoundToClient) {
         return Err(invalid_grant("the code was issued to another client"));
     }
     if params.get("redirect_uri") != Some(request.redirect_uri.as_str()) {
