@@ -9,6 +9,16 @@ use std::sync::{Arc, Mutex};
 
 use support::{bin, outcome_of};
 
+/// The slow item that catches a lifetime fault; those runs include it with `--full` and run
+/// nothing else, so a fault test costs one wait, not the whole plan's.
+fn slow_item(fault: &str) -> Option<&'static str> {
+    match fault {
+        "code-lifetime-120s" => Some("FAPI2-SP-5.3.2.1-11"),
+        "request-uri-never-expires" => Some("RFC9126-4-2"),
+        _ => None,
+    }
+}
+
 /// The outcomes of item `id` in every variant it ran in.
 fn outcomes_of<'a>(report: &'a serde_json::Value, id: &str) -> Vec<&'a str> {
     report["results"]
@@ -102,9 +112,9 @@ fn every_listed_fault_is_documented_and_caught() {
                     };
                     let out = base.join(&fault);
                     let mut args = vec!["--strict", "--fault", fault.as_str()];
-                    // The code-lifetime fault needs the 65 s wait of a slow item.
-                    if fault == "code-lifetime-120s" {
-                        args.extend(["--full", "--only", "FAPI2-SP-5.3.2.1-11"]);
+                    // Lifetime faults need the 65 s wait of a slow item.
+                    if let Some(item) = slow_item(&fault) {
+                        args.extend(["--full", "--only", item]);
                     }
                     let (code, report, stderr) = demo(&out, &args);
                     let mut f = failures.lock().unwrap();

@@ -108,7 +108,7 @@ fn handle(app: &App, query: &str) -> Response {
     let Some(request) = app.store.pushed.get(&request_uri, now) else {
         return error_page(app, None, "request_uri is unknown, used or expired");
     };
-    if request.client_id != client.client_id {
+    if request.client_id != client.client_id && !app.fault(Fault::RequestUriNotBoundToClient) {
         return error_page(
             app,
             None,

@@ -22,8 +22,12 @@ pub enum Fault {
     ParUnauthenticated,
     /// PAR accepts a request without `redirect_uri`.
     ParRedirectUriOptional,
-    /// PAR accepts a `redirect_uri` the client never registered.
-    ParUnregisteredRedirectUri,
+    /// A pushed request_uri stays usable long after its announced `expires_in`.
+    RequestUriNeverExpires,
+    /// The authorization endpoint serves a request_uri to a client that did not push it.
+    RequestUriNotBoundToClient,
+    /// PAR refuses requests without `state`.
+    StateRequired,
     /// Any `response_type` is accepted and served as the code flow.
     ResponseTypeNotChecked,
     /// Nonces longer than 32 characters are refused.
@@ -135,7 +139,9 @@ impl Fault {
         Fault::ParLongExpiry,
         Fault::ParUnauthenticated,
         Fault::ParRedirectUriOptional,
-        Fault::ParUnregisteredRedirectUri,
+        Fault::RequestUriNeverExpires,
+        Fault::RequestUriNotBoundToClient,
+        Fault::StateRequired,
         Fault::ResponseTypeNotChecked,
         Fault::NonceMax32,
         Fault::PkceNotRequired,
@@ -226,9 +232,17 @@ impl Fault {
                 "par-redirect-uri-optional",
                 "PAR accepts a request without redirect_uri (FAPI2-SP-5.3.2.2-6)",
             ),
-            Fault::ParUnregisteredRedirectUri => (
-                "par-unregistered-redirect-uri",
-                "PAR accepts an unregistered redirect_uri and the AS then redirects there (FAPI2-SP-5.3.2.1-7)",
+            Fault::RequestUriNeverExpires => (
+                "request-uri-never-expires",
+                "a request_uri stays usable ten times longer than its expires_in (RFC9126-4-2)",
+            ),
+            Fault::RequestUriNotBoundToClient => (
+                "request-uri-not-bound-to-client",
+                "the authorization endpoint serves another client's request_uri (RFC9126-2.2-3)",
+            ),
+            Fault::StateRequired => (
+                "state-required",
+                "PAR refuses requests without state, which PKCE clients may omit (RFC6749-4.1.1)",
             ),
             Fault::ResponseTypeNotChecked => (
                 "response-type-not-checked",

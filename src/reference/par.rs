@@ -97,10 +97,16 @@ fn handle(
     };
     let request_uri = format!("{REQUEST_URI_PREFIX}{}", random_value());
     let now = app.now();
+    // The fault keeps the request far beyond the lifetime it announces.
+    let kept_for = if app.fault(Fault::RequestUriNeverExpires) {
+        expires_in * 10
+    } else {
+        expires_in
+    };
     if !app
         .store
         .pushed
-        .insert(request_uri.clone(), request, now + expires_in, now)
+        .insert(request_uri.clone(), request, now + kept_for, now)
     {
         return Err(OAuthError::unavailable());
     }
@@ -157,10 +163,10 @@ pub fn validate_request(
         None if app.fault(Fault::ParRedirectUriOptional) => client.redirect_uri.as_str(),
         None => return Err(invalid("redirect_uri is required (FAPI2-SP-5.3.2.2-6)")),
     };
-    // Exact string comparison, no normalisation (RFC 9700 §4.1.3). RFC 9126 §2.4 would let an
-    // AS take unregistered URIs from authenticated clients at PAR; FAPI 2.0 does not, and the
-    // fault does.
-    if redirect_uri != client.redirect_uri && !app.fault(Fault::ParUnregisteredRedirectUri) {
+    // Exact string comparison, no normalisation (RFC 9700 §4.1.3). RFC 9126 §2.4 (and FAPI 2.0
+    // SP §7) would let an AS take unregistered URIs from authenticated clients at PAR; this one
+    // chooses not to, which is equally conformant.
+    if redirect_uri != client.redirect_uri {
         return Err(invalid("redirect_uri is not registered for this client"));
     }
     let scope = params.get("scope").unwrap_or(DEFAULT_SCOPE);
@@ -187,6 +193,9 @@ pub fn validate_request(
         }
         (Some(_), _) => return Err(invalid("code_challenge_method must be S256")),
     };
+    if app.fault(Fault::StateRequired) && params.get("state").is_none() {
+        return Err(invalid("state is required"));
+    }
     let nonce = params.get("nonce");
     if app.fault(Fault::NonceMax32) && nonce.is_some_and(|n| n.len() > FAULTY_MAX_NONCE_LEN) {
         return Err(invalid("nonce is too long"));

@@ -937,6 +937,26 @@ async fn misbehaves(t: &T, fault: Fault) -> bool {
             let _ = t.authorize_uri(pkj, uri).await;
             t.authorize_uri(pkj, uri).await.status == StatusCode::SEE_OTHER
         }
+        Fault::RequestUriNeverExpires => {
+            let pushed = t.push(pkj, t.request(pkj, &verifier), None).await;
+            let Some(uri) = pushed.body["request_uri"].as_str() else {
+                return false;
+            };
+            t.server.advance_clock(90);
+            t.authorize_uri(pkj, uri).await.status == StatusCode::SEE_OTHER
+        }
+        Fault::RequestUriNotBoundToClient => {
+            let pushed = t.push(pkj, t.request(pkj, &verifier), None).await;
+            let Some(uri) = pushed.body["request_uri"].as_str() else {
+                return false;
+            };
+            let other = t.client("client-pkj-2");
+            t.authorize_uri(other, uri).await.status == StatusCode::SEE_OTHER
+        }
+        Fault::StateRequired => !push_status(
+            t.push(pkj, without(t.request(pkj, &verifier), "state"), None)
+                .await,
+        ),
         Fault::ParLongExpiry => {
             t.push(pkj, t.request(pkj, &verifier), None).await.body["expires_in"]
                 .as_i64()
@@ -956,21 +976,6 @@ async fn misbehaves(t: &T, fault: Fault) -> bool {
             )
             .await,
         ),
-        Fault::ParUnregisteredRedirectUri => {
-            let p = with(
-                t.request(pkj, &verifier),
-                "redirect_uri",
-                "https://evil.example/cb",
-            );
-            let pushed = t.push(pkj, p, None).await;
-            let Some(uri) = pushed.body["request_uri"].as_str() else {
-                return false;
-            };
-            t.authorize_uri(pkj, uri)
-                .await
-                .header("location")
-                .is_some_and(|l| l.starts_with("https://evil.example/"))
-        }
         Fault::ResponseTypeNotChecked => {
             let p = with(t.request(pkj, &verifier), "response_type", "token");
             let pushed = t.push(pkj, p, None).await;
@@ -1334,7 +1339,10 @@ async fn every_fault_misbehaves_only_when_switched_on() {
         runs.spawn(async move {
             let faulty = T::start(&[fault]).await;
             let on = misbehaves(&faulty, fault).await;
-            let off = if matches!(fault, Fault::CodeLifetime120s) {
+            let off = if matches!(
+                fault,
+                Fault::CodeLifetime120s | Fault::RequestUriNeverExpires
+            ) {
                 misbehaves(&T::start(&[]).await, fault).await
             } else {
                 misbehaves(&shared, fault).await

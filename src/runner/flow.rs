@@ -555,7 +555,14 @@ pub async fn authorize_step(
     state.obs.sent_state = (!mutations.has(&Mutation::OmitState)).then(|| state.flow.state.clone());
     let issuer = url::Url::parse(&ctx.target.issuer).map_err(|e| e.to_string())?;
     let origins = [issuer, base];
-    let mut registered = c.redirect_uris.clone();
+    // Every client's redirect URI is a client endpoint, never followed: a code delivered to
+    // another client's URI (a cross-client request) is still a code the AS issued.
+    let mut registered: Vec<url::Url> = ctx
+        .target
+        .clients
+        .iter()
+        .flat_map(|cl| cl.redirect_uris.iter().cloned())
+        .collect();
     if let Ok(u) = url::Url::parse(authorize::UNREGISTERED_REDIRECT) {
         // Never registered, but classified like one so its response parameters are read; the
         // result below still reports it as a redirect to an unregistered URI.
