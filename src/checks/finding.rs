@@ -17,6 +17,23 @@ pub enum FindingStatus {
     Review,
     /// The check could not decide (a prerequisite is missing). Makes the item ERROR.
     Inconclusive,
+    /// The requirement does not apply to what the target did (e.g. a DPoP server nonce governs
+    /// freshness instead of `iat`). Makes the item SKIP with this reason, unless a claim failed.
+    NotApplicable,
+}
+
+impl FindingStatus {
+    /// The word reports show for this status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingStatus::Held => "held",
+            FindingStatus::Violated => "violated",
+            FindingStatus::Deviated => "deviated",
+            FindingStatus::Review => "review",
+            FindingStatus::Inconclusive => "inconclusive",
+            FindingStatus::NotApplicable => "not applicable",
+        }
+    }
 }
 
 /// One judged claim, with the expected and actual values that decided it.
@@ -86,5 +103,9 @@ impl Finding {
 
     pub fn inconclusive(self, message: impl Into<String>) -> Self {
         self.judged(FindingStatus::Inconclusive, message)
+    }
+
+    pub fn not_applicable(self, message: impl Into<String>) -> Self {
+        self.judged(FindingStatus::NotApplicable, message)
     }
 }

@@ -88,6 +88,8 @@ pub struct FlowObs {
     pub refresh_tokens: Vec<(String, u32)>,
     /// Whether a refresh was made with an older refresh token after rotation, and its answer.
     pub old_refresh_retry: Option<(bool, u32)>,
+    /// A DPoP proof sent by a step under test carried a server-provided nonce.
+    pub nonce_in_tested_proof: bool,
     /// RFC 8705 `x5t#S256` of the certificate the token request presented, if any.
     pub client_cert_x5t: Option<String>,
     /// Why the flow stopped before its last step without any stage refusing (a step could not
@@ -161,7 +163,13 @@ pub fn accepted(name: &str, obs: &Observations<'_>, at: &[Stage]) -> Finding {
 /// refusal at a stage before every listed one is inconclusive: the test never reached its point
 /// (the refusal may have another cause). A refusal only after the listed stages means they
 /// accepted what they had to refuse.
-pub fn rejected(name: &str, obs: &Observations<'_>, at: &[Stage], errors: &[String]) -> Finding {
+pub fn rejected(
+    name: &str,
+    obs: &Observations<'_>,
+    at: &[Stage],
+    errors: &[String],
+    nonce_governs_freshness: bool,
+) -> Finding {
     let list: Vec<&str> = at.iter().map(|s| s.as_str()).collect();
     let mut f =
         Finding::new(name).evidence("expected", format!("rejected at {}", list.join(" or ")));
@@ -196,6 +204,12 @@ pub fn rejected(name: &str, obs: &Observations<'_>, at: &[Stage], errors: &[Stri
         let Some(last) = fl.stages.last() else {
             return f.inconclusive("no stage of the flow ran");
         };
+        if nonce_governs_freshness && fl.nonce_in_tested_proof {
+            return f.evidence("actual", describe(last)).not_applicable(
+                "the proof carried the server's DPoP nonce, which may decide freshness instead of \
+                 iat (RFC 9449 §4.3 step 11)",
+            );
+        }
         return f.evidence("actual", describe(last)).violated(format!(
             "the altered request was accepted ({})",
             describe(last)
@@ -507,6 +521,23 @@ mod tests {
         }
     }
 
+    /// `rejected` for an item without the DPoP-nonce exemption.
+    fn rejected_(name: &str, obs: &Observations<'_>, at: &[Stage], errors: &[String]) -> Finding {
+        rejected(name, obs, at, errors, false)
+    }
+
+    #[test]
+    fn a_server_nonce_makes_an_accepted_old_proof_not_applicable() {
+        let mut fl = flow_of(vec![rec(Stage::Token, true, StageResult::Accepted)]);
+        fl.nonce_in_tested_proof = true;
+        let exempt = with_flow(fl.clone(), |o| rejected("t", o, &[Stage::Token], &[], true));
+        assert_eq!(exempt.status, NotApplicable);
+        assert_eq!(
+            with_flow(fl, |o| rejected_("t", o, &[Stage::Token], &[])).status,
+            Violated
+        );
+    }
+
     fn with_flow<R>(fl: FlowObs, f: impl FnOnce(&Observations<'_>) -> R) -> R {
         observe(
             Parts {
@@ -528,7 +559,7 @@ mod tests {
     fn rejected_at_an_allowed_stage_holds() {
         let fl = flow_of(vec![rec(Stage::Par, true, rej("invalid_request"))]);
         let f = with_flow(fl, |o| {
-            rejected(
+            rejected_(
                 "t",
                 o,
                 &[Stage::Par, Stage::Authorization],
@@ -545,12 +576,12 @@ mod tests {
             rec(Stage::Authorization, true, StageResult::Accepted),
         ]);
         assert_eq!(
-            with_flow(fl, |o| rejected("t", o, &[Stage::Par], &[])).status,
+            with_flow(fl, |o| rejected_("t", o, &[Stage::Par], &[])).status,
             Violated
         );
         let fl = flow_of(vec![rec(Stage::Par, true, rej("server_error"))]);
         assert_eq!(
-            with_flow(fl, |o| rejected(
+            with_flow(fl, |o| rejected_(
                 "t",
                 o,
                 &[Stage::Par],
@@ -566,7 +597,7 @@ mod tests {
         let mut fl = flow_of(vec![rec(Stage::Par, true, StageResult::Accepted)]);
         fl.cut_short = Some("the metadata has no `authorization_endpoint`".into());
         assert_eq!(
-            with_flow(fl.clone(), |o| rejected(
+            with_flow(fl.clone(), |o| rejected_(
                 "t",
                 o,
                 &[Stage::Authorization],
@@ -582,7 +613,7 @@ mod tests {
         let mut empty = flow_of(vec![]);
         empty.cut_short = Some("the metadata is unavailable".into());
         assert_eq!(
-            with_flow(empty, |o| rejected("t", o, &[Stage::Par], &[])).status,
+            with_flow(empty, |o| rejected_("t", o, &[Stage::Par], &[])).status,
             Inconclusive
         );
     }
@@ -591,7 +622,7 @@ mod tests {
     fn refusal_before_the_tested_stage_is_inconclusive() {
         let fl = flow_of(vec![rec(Stage::Par, true, rej("invalid_client"))]);
         assert_eq!(
-            with_flow(fl.clone(), |o| rejected("t", o, &[Stage::Token], &[])).status,
+            with_flow(fl.clone(), |o| rejected_("t", o, &[Stage::Token], &[])).status,
             Inconclusive
         );
         assert_eq!(
@@ -607,7 +638,7 @@ mod tests {
             rec(Stage::Token, true, StageResult::Accepted),
         ]);
         assert_eq!(
-            with_flow(fl, |o| rejected("t", o, &[Stage::Token], &[])).status,
+            with_flow(fl, |o| rejected_("t", o, &[Stage::Token], &[])).status,
             Inconclusive
         );
     }
@@ -623,7 +654,7 @@ mod tests {
             ),
         ]);
         assert_eq!(
-            with_flow(fl, |o| rejected("t", o, &[Stage::Authorization], &[])).status,
+            with_flow(fl, |o| rejected_("t", o, &[Stage::Authorization], &[])).status,
             Violated
         );
         let no_iss = StageResult::Rejected {
@@ -635,7 +666,7 @@ mod tests {
         };
         let fl = flow_of(vec![rec(Stage::Authorization, true, no_iss)]);
         assert_eq!(
-            with_flow(fl, |o| rejected("t", o, &[Stage::Authorization], &[])).status,
+            with_flow(fl, |o| rejected_("t", o, &[Stage::Authorization], &[])).status,
             Violated
         );
     }
@@ -648,7 +679,7 @@ mod tests {
             rec(Stage::Token, true, rej("invalid_grant")),
         ]);
         assert_eq!(
-            with_flow(fl, |o| rejected(
+            with_flow(fl, |o| rejected_(
                 "t",
                 o,
                 &[Stage::Par, Stage::Authorization],

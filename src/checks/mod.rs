@@ -225,7 +225,9 @@ impl CheckSpec {
             CheckSpec::JwksUniqueKids => jwks::unique_kids(name, obs),
             CheckSpec::JwksKeySizes => jwks::key_sizes(name, obs),
             CheckSpec::Accepted(a) => flow::accepted(name, obs, &a.at),
-            CheckSpec::Rejected(r) => flow::rejected(name, obs, &r.at, &r.errors),
+            CheckSpec::Rejected(r) => {
+                flow::rejected(name, obs, &r.at, &r.errors, r.nonce_governs_freshness)
+            }
             CheckSpec::ParCreated => flow::par_created(name, obs),
             CheckSpec::IssInResponse => flow::iss_in_response(name, obs),
             CheckSpec::StateEchoed => flow::state_echoed(name, obs),
@@ -323,6 +325,10 @@ pub struct Rejection {
     pub at: Vec<Stage>,
     #[serde(default)]
     pub errors: Vec<String>,
+    /// An accepted DPoP proof that carried a server nonce makes the item SKIP: the nonce, not
+    /// `iat`, may decide freshness (RFC 9449 §4.3 step 11).
+    #[serde(default)]
+    pub nonce_governs_freshness: bool,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]

@@ -236,13 +236,15 @@ impl ItemView {
 impl FindingView {
     fn new(f: &Finding, exchanges: &[ExchangeView]) -> FindingView {
         // Findings borrow the outcome colours their status leads to.
-        let (status, key) = match f.status {
-            FindingStatus::Held => ("held", "pass"),
-            FindingStatus::Violated => ("violated", "fail"),
-            FindingStatus::Deviated => ("deviated", "warn"),
-            FindingStatus::Review => ("review", "review"),
-            FindingStatus::Inconclusive => ("inconclusive", "error"),
+        let key = match f.status {
+            FindingStatus::Held => "pass",
+            FindingStatus::Violated => "fail",
+            FindingStatus::Deviated => "warn",
+            FindingStatus::Review => "review",
+            FindingStatus::Inconclusive => "error",
+            FindingStatus::NotApplicable => "skip",
         };
+        let status = f.status.as_str();
         FindingView {
             check: printable(&f.check),
             requirement: f.requirement.map(printable),

@@ -149,17 +149,7 @@ fn system_out(r: &ItemResult) -> String {
 }
 
 fn finding_line(f: &Finding) -> String {
-    format!("{} [{}] {}", f.check, status_word(f.status), f.message)
-}
-
-fn status_word(s: FindingStatus) -> &'static str {
-    match s {
-        FindingStatus::Held => "held",
-        FindingStatus::Violated => "violated",
-        FindingStatus::Deviated => "deviated",
-        FindingStatus::Review => "review",
-        FindingStatus::Inconclusive => "inconclusive",
-    }
+    format!("{} [{}] {}", f.check, f.status.as_str(), f.message)
 }
 
 fn write_exchange(out: &mut String, ex: &Exchange) {

@@ -274,6 +274,7 @@ pub(crate) mod sample {
             FindingStatus::Deviated => f.deviated(format!("unexpected error: {payload}")),
             FindingStatus::Review => f.review(format!("look at: {payload}")),
             FindingStatus::Inconclusive => f.inconclusive(format!("no answer: {payload}")),
+            FindingStatus::NotApplicable => f.not_applicable(format!("does not apply: {payload}")),
         }
     }
 

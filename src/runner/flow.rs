@@ -268,6 +268,9 @@ fn proof(
         dpop_key(state)?
     };
     let nonce = ctx.dpop_nonce(url);
+    if nonce.is_some() && state.flow.under_test {
+        state.obs.nonce_in_tested_proof = true;
+    }
     let p = dpop::proof(
         &key,
         &ProofFor {

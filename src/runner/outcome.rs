@@ -93,6 +93,9 @@ pub fn aggregate(level: Level, findings: &[Finding]) -> (Outcome, String) {
     if let Some(f) = first(FindingStatus::Review) {
         return (Outcome::Review, f.message.clone());
     }
+    if let Some(f) = first(FindingStatus::NotApplicable) {
+        return (Outcome::Skip, f.message.clone());
+    }
     let held = findings.len();
     (
         Outcome::Pass,
@@ -161,6 +164,20 @@ mod tests {
             aggregate(Level::Must, &[finding(FindingStatus::Held)]).0,
             Outcome::Pass
         );
+    }
+
+    #[test]
+    fn not_applicable_skips_unless_something_failed() {
+        let na = [
+            finding(FindingStatus::Held),
+            finding(FindingStatus::NotApplicable),
+        ];
+        assert_eq!(aggregate(Level::Must, &na).0, Outcome::Skip);
+        let failed = [
+            finding(FindingStatus::Violated),
+            finding(FindingStatus::NotApplicable),
+        ];
+        assert_eq!(aggregate(Level::Must, &failed).0, Outcome::Fail);
     }
 
     #[test]
