@@ -31,6 +31,55 @@ pub struct Behavior {
     pub hostile: Option<(Vec<u8>, String)>,
     /// Delay before answering discovery.
     pub delay: Duration,
+    /// Replaces both metadata documents with a misbehaving response.
+    pub discovery_raw: Option<RawBody>,
+    /// The authorization endpoint answers 302 to this location instead of its error page.
+    pub authorize_redirect: Option<String>,
+}
+
+/// A misbehaving response body, for the hostile-target tests.
+#[derive(Clone)]
+pub enum RawBody {
+    /// These bytes with this content type.
+    Bytes(Vec<u8>, String),
+    /// `HUGE_BODY_BYTES` of JSON white space, streamed so that the double never holds it all.
+    Huge,
+    /// Headers at once, then one byte a second for `TRICKLE_SECS`: longer than any request
+    /// timeout a test sets, yet bounded so that a stray connection cannot outlive the test run.
+    Trickle,
+}
+
+/// Size of `RawBody::Huge`: 100 MB, far above any body cap.
+pub const HUGE_BODY_BYTES: usize = 100 * 1024 * 1024;
+static HUGE_CHUNK: [u8; 64 * 1024] = [b' '; 64 * 1024];
+const TRICKLE_SECS: u64 = 120;
+
+fn raw_response(raw: &RawBody) -> Response {
+    use axum::body::{Body, Bytes};
+    use std::convert::Infallible;
+    let (body, ct) = match raw {
+        RawBody::Bytes(b, ct) => (Body::from(b.clone()), ct.clone()),
+        RawBody::Huge => {
+            let chunks = HUGE_BODY_BYTES / HUGE_CHUNK.len();
+            let stream = futures_util::stream::iter(
+                (0..chunks).map(|_| Ok::<_, Infallible>(Bytes::from_static(&HUGE_CHUNK))),
+            );
+            (Body::from_stream(stream), "application/json".into())
+        }
+        RawBody::Trickle => {
+            let stream = futures_util::stream::unfold(0, |i| async move {
+                if i >= TRICKLE_SECS {
+                    return None;
+                }
+                if i > 0 {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Some((Ok::<_, Infallible>(Bytes::from_static(b" ")), i + 1))
+            });
+            (Body::from_stream(stream), "application/json".into())
+        }
+    };
+    ([("content-type", ct)], body).into_response()
 }
 
 pub struct TestAs {
@@ -71,6 +120,8 @@ fn conformant(issuer: &str) -> Behavior {
         echo: false,
         hostile: None,
         delay: Duration::ZERO,
+        discovery_raw: None,
+        authorize_redirect: None,
     }
 }
 
@@ -116,6 +167,9 @@ fn json_resp(b: &Behavior, v: &Value, req_headers: &HeaderMap) -> Response {
 async fn metadata(State(s): State<Arc<Mutex<Behavior>>>, h: HeaderMap) -> Response {
     let b = s.lock().unwrap().clone();
     tokio::time::sleep(b.delay).await;
+    if let Some(raw) = &b.discovery_raw {
+        return with_headers(&b, raw_response(raw), &h);
+    }
     if b.metadata.is_null() {
         return with_headers(&b, (StatusCode::NOT_FOUND, "not found").into_response(), &h);
     }
@@ -129,6 +183,10 @@ async fn jwks(State(s): State<Arc<Mutex<Behavior>>>, h: HeaderMap) -> Response {
 
 async fn authorize(State(s): State<Arc<Mutex<Behavior>>>, h: HeaderMap) -> Response {
     let b = s.lock().unwrap().clone();
+    if let Some(to) = &b.authorize_redirect {
+        let resp = (StatusCode::FOUND, [("location", to.as_str())]).into_response();
+        return with_headers(&b, resp, &h);
+    }
     let resp = (
         StatusCode::BAD_REQUEST,
         [("content-type", "text/html")],
@@ -326,6 +384,51 @@ pub fn start_accept_anything_tls(runtime_holder: &TestAs) -> u16 {
                 let mut record = vec![0x16, 0x03, 0x01, 0x00, body.len() as u8];
                 record.extend(body);
                 let _ = tcp.write_all(&record).await;
+            });
+        }
+    });
+    port
+}
+
+/// Most connections a misbehaving TCP server below accepts: more than any one run opens, and a
+/// bound so that its accept loop ends.
+const MAX_RAW_CONNECTIONS: usize = 64;
+
+/// How a raw TCP server below mistreats each connection.
+#[derive(Clone, Copy)]
+pub enum RawTcp {
+    /// Answers the ClientHello with bytes that are no TLS record.
+    GarbageHandshake,
+    /// Accepts, then resets the connection (zero linger makes the close an RST).
+    Reset,
+}
+
+/// Starts a TCP server on 127.0.0.1 that breaks every connection as `how` says; returns its port.
+pub fn start_raw_tcp(runtime_holder: &TestAs, how: RawTcp) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = runtime_holder
+        .runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    runtime_holder.runtime.spawn(async move {
+        for _ in 0..MAX_RAW_CONNECTIONS {
+            let Ok((mut tcp, _)) = listener.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                match how {
+                    RawTcp::GarbageHandshake => {
+                        let mut buf = vec![0u8; 4096];
+                        let _ = tcp.read(&mut buf).await;
+                        let _ = tcp
+                            .write_all(b"HTTP/1.1 200 OK\r\n\r\n<script>alert(1)</script>\x00\xff")
+                            .await;
+                    }
+                    RawTcp::Reset => {
+                        let _ = tcp.set_zero_linger();
+                    }
+                }
             });
         }
     });
