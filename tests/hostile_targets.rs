@@ -493,6 +493,17 @@ mod parsers {
         }
 
         #[test]
+        fn target_loading_never_panics(
+            text in r"(target: t|issuer: |https://a|clients:|- |name: n|\{|\}|\[|\]|: |\$\{env:X\}|\$\{file:|\n|  |'|\x22){0,64}"
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("target.yaml");
+            std::fs::write(&path, &text).unwrap();
+            let redactor = fapi_harness::redact::Redactor::new();
+            let _ = fapi_harness::target::load_target(&path, &redactor);
+        }
+
+        #[test]
         fn jwt_decoding_never_panics(text in any::<String>()) {
             let _ = fapi_harness::fapi::jose::find_jwts(&text, "x");
             let _ = fapi_harness::fapi::jose::decode_unverified(&text);
@@ -506,10 +517,20 @@ mod parsers {
     }
 
     #[test]
-    fn a_deeply_nested_plan_is_an_error_not_a_stack_overflow() {
+    fn deeply_nested_plans_and_targets_are_errors_not_stack_overflows() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("plan.yaml");
-        std::fs::write(&path, format!("items: {}", "[".repeat(100_000))).unwrap();
-        assert!(fapi_harness::plan::load_plan(&path).is_err());
+        let redactor = fapi_harness::redact::Redactor::new();
+        for nested in [
+            "[".repeat(100_000),
+            "{a: ".repeat(100_000),
+            "- ".repeat(100_000),
+            format!("&a [*a, {}]", "*a, ".repeat(10_000)),
+        ] {
+            std::fs::write(&path, format!("items: {nested}")).unwrap();
+            assert!(fapi_harness::plan::load_plan(&path).is_err());
+            std::fs::write(&path, format!("clients: {nested}")).unwrap();
+            assert!(fapi_harness::target::load_target(&path, &redactor).is_err());
+        }
     }
 }
