@@ -297,6 +297,22 @@ fn malformed_discovery_documents_fail_with_evidence() {
 }
 
 #[test]
+fn an_oversized_response_head_is_an_error() {
+    let double = TestAs::start();
+    // 1 MB of header value: beyond what the HTTP client buffers for a response head.
+    double.set(|b| {
+        b.headers
+            .push(("x-big".into(), "<script>".repeat(128 * 1024)))
+    });
+    let out = out_dir(&double, "out");
+    let report = run_checked(&double.target(""), &out, &["--only", DISCOVERY_ITEM]);
+    let r = assert_error_or_fail_with_evidence(&report, DISCOVERY_ITEM);
+    assert_eq!(r["outcome"], "ERROR", "{}", r["reason"]);
+    let ex = discovery_exchange(&report, DISCOVERY_ITEM);
+    assert!(ex["error"].as_str().is_some_and(|e| !e.is_empty()), "{ex}");
+}
+
+#[test]
 fn an_authorization_redirect_loop_stops_at_the_hop_limit() {
     let double = TestAs::start();
     let issuer = double.issuer.clone();
