@@ -550,3 +550,30 @@ mod parsers {
         }
     }
 }
+
+/// A large shared document is judged whole but each item keeps only the first 64 KiB of it, so the
+/// reports stay small however many items share it.
+#[test]
+fn a_large_shared_body_is_kept_once_in_full_size_only() {
+    let double = support::TestAs::start();
+    double.set(|b| {
+        let padding = "x".repeat(900 * 1024);
+        b.metadata["x_padding"] = serde_json::Value::String(padding);
+    });
+    let target = double.target("");
+    let out = double.path("out-large-shared");
+    let (code, stderr, report) = support::run(
+        &support::fapi2_plan(),
+        &target,
+        &out,
+        &["--skip-tag", "flow"],
+    );
+    assert_eq!(
+        code, 0,
+        "the padded document is still valid metadata: {stderr}"
+    );
+    let size = std::fs::metadata(out.join("report.json")).unwrap().len();
+    assert!(size < 8 * 1024 * 1024, "report.json is {size} bytes");
+    let first = &report["results"][0]["exchanges"][0]["response"];
+    assert_eq!(first["body_truncated"], true);
+}

@@ -134,6 +134,26 @@ pub async fn execute(
     findings
 }
 
+/// Bytes of a shared document's body kept in each item's copy of the exchange. The document is
+/// judged whole; every item carrying a full copy of a large (or hostile) body would multiply it
+/// by the number of items in the reports and in memory.
+const SHARED_BODY_KEEP: usize = 64 * 1024;
+
+fn shared_copy(ex: &crate::evidence::Exchange) -> crate::evidence::Exchange {
+    let mut copy = ex.clone();
+    if let Some(r) = copy.response.as_mut()
+        && r.body.len() > SHARED_BODY_KEEP
+    {
+        let mut cut = SHARED_BODY_KEEP;
+        while !r.body.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        r.body.truncate(cut);
+        r.body_truncated = true;
+    }
+    copy
+}
+
 /// Fetches (or reuses) a shared document and copies its exchange into this item's evidence.
 async fn shared_document(
     ctx: &RunContext,
@@ -159,7 +179,7 @@ async fn shared_document(
             Fetched { exchange, doc }
         })
         .await;
-    let seq = recorder.push(fetched.exchange.clone());
+    let seq = recorder.push(shared_copy(&fetched.exchange));
     let mut doc = fetched.doc.clone();
     doc.exchange = Some(seq);
     doc
