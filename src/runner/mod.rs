@@ -159,6 +159,20 @@ fn scrub_findings(findings: &mut [Finding], r: &Redactor) {
     }
 }
 
+/// Passes an item's event on to the reporters, counting finished items.
+fn forward(
+    ev: &Event,
+    stats: &mut RunStats,
+    finished: &mut std::collections::HashSet<usize>,
+    sink: &mut impl FnMut(&Event),
+) {
+    if let Event::ItemFinished { result } = ev {
+        stats.add(result.outcome);
+        finished.insert(result.key.index);
+    }
+    sink(ev);
+}
+
 /// Runs the selected units and feeds every event to `sink`. Returns when all units are done or
 /// Ctrl-C (`interrupt`) fired; in the latter case unfinished units are reported as ERROR.
 pub async fn run(
@@ -192,16 +206,12 @@ pub async fn run(
             )
         })
         .collect();
-    for unit in &selected.units {
+    for (unit, (key, _)) in selected.units.iter().zip(&keys) {
         let plan = plan.clone();
         let ctx = ctx.clone();
         let tx = tx.clone();
         let sem = semaphore.clone();
-        let key = ItemKey {
-            index: unit.index,
-            id: plan.items[unit.item].id.value.clone(),
-            variant: unit.variant_label.clone(),
-        };
+        let key = key.clone();
         let variant = unit.variant.to_map();
         let variant_full = unit.variant.clone();
         let item_index = unit.item;
@@ -254,13 +264,7 @@ pub async fn run(
     loop {
         tokio::select! {
             ev = rx.recv() => match ev {
-                Some(ev) => {
-                    if let Event::ItemFinished { result } = &ev {
-                        stats.add(result.outcome);
-                        finished.insert(result.key.index);
-                    }
-                    sink(&ev);
-                }
+                Some(ev) => forward(&ev, &mut stats, &mut finished, &mut sink),
                 None => break,
             },
             () = &mut interrupt, if !interrupted => {
@@ -268,11 +272,7 @@ pub async fn run(
                 set.abort_all();
                 // Drain what already finished, then report the rest as interrupted.
                 while let Ok(ev) = rx.try_recv() {
-                    if let Event::ItemFinished { result } = &ev {
-                        stats.add(result.outcome);
-                        finished.insert(result.key.index);
-                    }
-                    sink(&ev);
+                    forward(&ev, &mut stats, &mut finished, &mut sink);
                 }
                 for (key, item_index) in &keys {
                     if finished.contains(&key.index) {
