@@ -448,7 +448,7 @@ impl FromStr for Fault {
 
 /// The set of faults switched on for one server.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Faults(u64);
+pub struct Faults(u128);
 
 impl Faults {
     /// Whether `fault` is switched on.
@@ -456,9 +456,9 @@ impl Faults {
         self.0 & Faults::bit(fault) != 0
     }
 
-    fn bit(fault: Fault) -> u64 {
-        // `Fault` is a fieldless enum with fewer than 64 variants (a test guards that).
-        1u64 << (fault as u32)
+    fn bit(fault: Fault) -> u128 {
+        // `Fault` is a fieldless enum with fewer than 128 variants (a test guards that).
+        1u128 << (fault as u32)
     }
 }
 
@@ -474,7 +474,7 @@ mod tests {
 
     #[test]
     fn names_are_unique_kebab_case_and_parse_back() {
-        assert!(Fault::ALL.len() >= 25 && Fault::ALL.len() < 64);
+        assert!(Fault::ALL.len() >= 25 && Fault::ALL.len() < 128);
         for (i, f) in Fault::ALL.iter().enumerate() {
             assert_eq!(*f as usize, i, "ALL is in declaration order");
             let name = f.name();
