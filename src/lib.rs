@@ -11,6 +11,7 @@ pub mod error;
 pub mod evidence;
 pub mod fapi;
 pub mod http;
+pub mod login;
 pub mod plan;
 pub mod redact;
 pub mod reference;

@@ -10,19 +10,17 @@ use serde_json::Value;
 use super::RunContext;
 use super::item::State;
 use crate::checks::{Stage, StageRecord, StageResult};
-use crate::fapi::authorize::{self, AuthzParams, Landing};
+use crate::fapi::authorize::{self, AuthzParams};
 use crate::fapi::client_auth::{self, Audiences};
 use crate::fapi::dpop::{self, ProofFor};
 use crate::fapi::mutation::{Mutation, Mutations};
 use crate::fapi::pkce::{self, Pkce, random_token};
 use crate::fapi::step::{ClientRole, Grant, StepKind};
 use crate::http::{Body, RawResponse, Recorder, RequestSpec};
+use crate::login;
 use crate::plan::{ClientAuth, OpenidMode, SenderConstraint, Variant};
 use crate::target::Client;
 use crate::target::keys::{KeyKind, SigningKey, thumbprint};
-
-/// At most this many redirects inside the AS before the user agent gives up (loop protection).
-const MAX_HOPS: usize = 10;
 
 /// Per-item protocol state of the flow.
 pub struct FlowState {
@@ -42,7 +40,7 @@ pub struct FlowState {
     under_test: bool,
     /// A stage refused or could not be judged: later flow steps are skipped.
     stopped: bool,
-    cookies: Vec<(String, String)>,
+    session: login::Session,
 }
 
 impl FlowState {
@@ -62,7 +60,7 @@ impl FlowState {
             last_proof: None,
             under_test: false,
             stopped: false,
-            cookies: Vec::new(),
+            session: login::Session::default(),
         }
     }
 
@@ -571,116 +569,70 @@ pub async fn authorize_step(
         // result below still reports it as a redirect to an unregistered URI.
         registered.push(u);
     }
-    for hop in 0..MAX_HOPS {
-        let mut headers = Vec::new();
-        if !state.flow.cookies.is_empty() {
-            let jar: Vec<String> = state
-                .flow
-                .cookies
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
-            headers.push(("Cookie".to_owned(), jar.join("; ")));
-        }
-        let spec = RequestSpec {
-            label: if hop == 0 {
-                "authorization request".into()
-            } else {
-                format!("authorization redirect hop {hop}")
-            },
-            method: reqwest::Method::GET,
-            url: url.clone(),
-            headers,
-            body: None,
-        };
-        let (seq, raw) = ctx.http.send(spec, None, recorder).await;
+    let scene = login::Scene {
+        redirect_uris: registered,
+        as_origins: origins.to_vec(),
+    };
+    let journey = ctx
+        .login
+        .authorize(&ctx.http, url, &scene, &mut state.flow.session, recorder)
+        .await;
+    if let Some(seq) = journey.last_exchange {
         state.last_by_step.insert(StepKind::Authorize, seq);
-        let Some(r) = raw else {
-            record(
-                state,
-                Stage::Authorization,
-                step,
-                StageResult::Undetermined("no response from the authorization endpoint".into()),
-                Some(seq),
-            );
-            return Ok(());
-        };
-        for (k, v) in &r.headers {
-            if k.eq_ignore_ascii_case("set-cookie")
-                && let Some((name, rest)) = v.split_once('=')
-            {
-                let value = rest.split(';').next().unwrap_or("").to_owned();
-                state.flow.cookies.retain(|(n, _)| n != name);
-                state.flow.cookies.push((name.to_owned(), value));
-            }
-        }
-        let location = header(&r, "location").and_then(|l| url.join(l).ok());
-        let (true, Some(next)) = ((300..400).contains(&r.status), location) else {
-            let result = if (400..600).contains(&r.status) {
+    }
+    state.obs.redirects.extend(journey.redirects);
+    let (result, exchange) = match journey.end {
+        login::End::Response {
+            url: next,
+            params,
+            status,
+            exchange,
+            ..
+        } => {
+            let unregistered = next.as_str().starts_with(authorize::UNREGISTERED_REDIRECT);
+            let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+            state.obs.authz_response = Some(params.clone());
+            state.obs.authz_exchange = exchange;
+            let result = if unregistered {
+                StageResult::RedirectedElsewhere(next.to_string())
+            } else if let Some(code) = get("code") {
+                state.flow.code = Some(code);
+                StageResult::Accepted
+            } else if let Some(error) = get("error") {
+                let iss_ok = Some(get("iss").as_deref() == Some(ctx.target.issuer.as_str()));
                 StageResult::Rejected {
-                    status: Some(r.status),
-                    error: None,
-                    how: "error page".into(),
-                    iss_ok: None,
-                    well_formed: r.status < 500,
+                    status,
+                    error: Some(error),
+                    how: "error redirect".into(),
+                    iss_ok,
+                    well_formed: true,
                 }
             } else {
-                StageResult::Undetermined(format!(
-                    "the authorization endpoint answered HTTP {} with a page (login or consent?), which login mode {:?} cannot get past",
-                    r.status, ctx.target.login
-                ))
+                StageResult::Undetermined(
+                    "redirect to the client with neither code nor error".into(),
+                )
             };
-            record(state, Stage::Authorization, step, result, Some(seq));
-            return Ok(());
-        };
-        state.obs.redirects.push((r.status, seq));
-        match authorize::classify(&next, &registered, &origins) {
-            Landing::Registered { params } => {
-                let unregistered = next.as_str().starts_with(authorize::UNREGISTERED_REDIRECT);
-                let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-                state.obs.authz_response = Some(params.clone());
-                state.obs.authz_exchange = Some(seq);
-                let result = if unregistered {
-                    StageResult::RedirectedElsewhere(next.to_string())
-                } else if let Some(code) = get("code") {
-                    state.flow.code = Some(code);
-                    StageResult::Accepted
-                } else if let Some(error) = get("error") {
-                    let iss_ok = Some(get("iss").as_deref() == Some(ctx.target.issuer.as_str()));
-                    StageResult::Rejected {
-                        status: Some(r.status),
-                        error: Some(error),
-                        how: "error redirect".into(),
-                        iss_ok,
-                        well_formed: true,
-                    }
-                } else {
-                    StageResult::Undetermined(
-                        "redirect to the client with neither code nor error".into(),
-                    )
-                };
-                record(state, Stage::Authorization, step, result, Some(seq));
-                return Ok(());
-            }
-            Landing::AsOrigin(u) => url = u,
-            Landing::Elsewhere(u) => {
-                let result = StageResult::Undetermined(format!(
-                    "the AS redirected to {u}, another origin (federated login?); it was not followed"
-                ));
-                record(state, Stage::Authorization, step, result, Some(seq));
-                return Ok(());
-            }
+            (result, exchange)
         }
-    }
-    record(
-        state,
-        Stage::Authorization,
-        step,
-        StageResult::Undetermined(format!(
-            "more than {MAX_HOPS} redirects inside the AS (loop?)"
-        )),
-        None,
-    );
+        login::End::ErrorPage { status, exchange } => (
+            StageResult::Rejected {
+                status: Some(status),
+                error: None,
+                how: "error page".into(),
+                iss_ok: None,
+                well_formed: status < 500,
+            },
+            exchange,
+        ),
+        login::End::Elsewhere { url, exchange } => (
+            StageResult::Undetermined(format!(
+                "the AS redirected to {url}, another origin (federated login?); it was not followed"
+            )),
+            exchange,
+        ),
+        login::End::Stuck { why, exchange } => (StageResult::Undetermined(why), exchange),
+    };
+    record(state, Stage::Authorization, step, result, exchange);
     Ok(())
 }
 

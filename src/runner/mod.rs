@@ -27,6 +27,8 @@ use outcome::{Outcome, aggregate};
 pub struct RunContext {
     pub target: Target,
     pub http: Http,
+    /// The login drivers: how the user agent gets past the AS's pages.
+    pub login: Arc<crate::login::Drivers>,
     cache: cache::DocCache,
     /// Server clock minus ours, in seconds, from the first metadata `Date` header.
     clock_offset: std::sync::OnceLock<i64>,
@@ -39,6 +41,7 @@ pub struct RunContext {
 impl RunContext {
     pub fn new(target: Target, http: Http) -> Self {
         RunContext {
+            login: Arc::new(crate::login::Drivers::new(target.login.clone())),
             target,
             http,
             cache: cache::DocCache::default(),

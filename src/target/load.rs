@@ -9,8 +9,8 @@ use serde_saphyr::Spanned;
 
 use super::interpolate::resolve;
 use super::keys::{parse_client_cert, parse_signing_key};
-use super::model::{RawClient, RawTarget, Text};
-use super::{Client, Resource, Target};
+use super::model::{LoginMode, RawClient, RawLogin, RawTarget, Text};
+use super::{Client, Login, LoginStep, ManualOptions, Resource, Target};
 use crate::error::{Diagnostic, InputError, read_input, yaml_diagnostic};
 use crate::plan::ClientAuth;
 use crate::redact::Redactor;
@@ -52,6 +52,22 @@ impl Ctx<'_> {
     fn secret(&mut self, field: &str, t: &Text) -> Option<String> {
         let v = self.text(field, t)?;
         self.redactor.add_secret(&v);
+        Some(v)
+    }
+
+    /// Resolves a CSS selector and checks that it parses.
+    fn selector(&mut self, field: &str, t: &Text) -> Option<String> {
+        let v = self.text(field, t)?;
+        if let Err(e) = scraper::Selector::parse(&v) {
+            let d = self
+                .at(
+                    t,
+                    Diagnostic::new(format!("{field}: `{v}` is not a CSS selector ({e})")),
+                )
+                .hint("e.g. `#kc-login`, `button[type=submit]`, `form[action*=login]`");
+            self.problems.push(d);
+            return None;
+        }
         Some(v)
     }
 
@@ -153,6 +169,7 @@ pub fn load_target(path: &Path, redactor: &Redactor) -> Result<Target, InputErro
         })
         .collect();
 
+    let login = load_login(&mut ctx, &raw.login);
     let secs = |v: Option<u64>, d: Duration| v.map(Duration::from_secs).unwrap_or(d);
     if ctx.problems.is_empty()
         && let Some(issuer) = issuer
@@ -177,12 +194,120 @@ pub fn load_target(path: &Path, redactor: &Redactor) -> Result<Target, InputErro
             clients,
             sender_constraints: raw.sender_constraints,
             resources,
-            login: raw.login.mode,
+            login,
         });
     }
     Err(InputError {
         diagnostics: ctx.problems,
     })
+}
+
+fn load_login(ctx: &mut Ctx<'_>, raw: &RawLogin) -> Login {
+    let steps_allowed = matches!(raw.mode, LoginMode::HttpForm | LoginMode::Browser);
+    if !steps_allowed && let Some(first) = raw.steps.first() {
+        let at = first
+            .fill
+            .values()
+            .next()
+            .or(first.when.as_ref())
+            .or(first.submit.as_ref())
+            .or(first.wait_for.as_ref());
+        let d = Diagnostic::new(format!(
+            "login.steps: mode {:?} does not use steps",
+            raw.mode
+        ))
+        .hint("steps drive `mode: http-form` or `mode: browser`");
+        let d = match at {
+            Some(t) => ctx.at(t, d),
+            None => d.in_file(ctx.file),
+        };
+        ctx.problems.push(d);
+    }
+    let steps = raw
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let name = s.name.clone().unwrap_or_else(|| format!("step {}", i + 1));
+            let field = |f: &str| format!("login.steps[{i}].{f}");
+            let when = s
+                .when
+                .as_ref()
+                .and_then(|t| ctx.selector(&field("when"), t));
+            let wait_for = s
+                .wait_for
+                .as_ref()
+                .and_then(|t| ctx.selector(&field("wait_for"), t));
+            let submit = s
+                .submit
+                .as_ref()
+                .and_then(|t| ctx.selector(&field("submit"), t));
+            let fill = s
+                .fill
+                .iter()
+                .filter_map(|(k, v)| {
+                    let css = field_selector(k);
+                    if let Err(e) = scraper::Selector::parse(&css) {
+                        let d = ctx
+                            .at(
+                                v,
+                                Diagnostic::new(format!(
+                                    "{}: `{k}` is neither a field name nor a CSS selector ({e})",
+                                    field("fill")
+                                )),
+                            )
+                            .hint(
+                                "write a field's name (`password`) or a CSS selector (`#password`)",
+                            );
+                        ctx.problems.push(d);
+                        return None;
+                    }
+                    let value = ctx.secret(&field(&format!("fill.{k}")), v)?;
+                    Some((css, value))
+                })
+                .collect();
+            LoginStep {
+                name,
+                when,
+                wait_for,
+                fill,
+                submit,
+            }
+        })
+        .collect();
+    let default_timeout = if raw.mode == LoginMode::Manual {
+        super::DEFAULT_MANUAL_LOGIN_TIMEOUT
+    } else {
+        super::DEFAULT_LOGIN_TIMEOUT
+    };
+    Login {
+        mode: raw.mode,
+        timeout: raw
+            .timeout_secs
+            .map(Duration::from_secs)
+            .unwrap_or(default_timeout),
+        steps,
+        manual: ManualOptions {
+            listen: raw.manual.listen.unwrap_or(true),
+            open: raw.manual.open,
+        },
+    }
+}
+
+/// A bare name (letters, digits, `_`, `-`, `.`, `:`) names a form field; anything else is
+/// already a CSS selector. Bare names would also parse as element selectors, which no login
+/// step means.
+fn field_selector(key: &str) -> String {
+    let bare = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'))
+        && !key.starts_with(['.', '-']);
+    if bare {
+        format!("[name=\"{key}\"]")
+    } else {
+        key.to_owned()
+    }
 }
 
 fn load_ca_bundle(ctx: &mut Ctx<'_>, t: &Text) -> Option<Vec<u8>> {

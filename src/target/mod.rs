@@ -31,7 +31,7 @@ pub struct Target {
     pub clients: Vec<Client>,
     pub sender_constraints: Vec<SenderConstraint>,
     pub resources: Vec<Resource>,
-    pub login: LoginMode,
+    pub login: Login,
 }
 
 #[derive(Debug, Clone)]
@@ -45,6 +45,76 @@ pub struct Client {
     pub scope: Option<String>,
 }
 
+/// How the harness gets past the AS's login and consent pages.
+#[derive(Debug, Clone)]
+pub struct Login {
+    pub mode: LoginMode,
+    /// For one login, from the authorization request to the authorization response.
+    pub timeout: Duration,
+    pub steps: Vec<LoginStep>,
+    pub manual: ManualOptions,
+}
+
+impl Default for Login {
+    fn default() -> Self {
+        Login {
+            mode: LoginMode::None,
+            timeout: DEFAULT_LOGIN_TIMEOUT,
+            steps: Vec::new(),
+            manual: ManualOptions::default(),
+        }
+    }
+}
+
+/// One page's worth of user action. Selectors were checked to parse when the target loaded.
+#[derive(Clone)]
+pub struct LoginStep {
+    pub name: String,
+    /// CSS selector the page must match; `None`: every filled field must be present.
+    pub when: Option<String>,
+    /// CSS selector to wait for (browser) or require (http-form) before acting.
+    pub wait_for: Option<String>,
+    /// (CSS selector of the field, value). The values are registered secrets.
+    pub fill: Vec<(String, String)>,
+    /// CSS selector of the button to press.
+    pub submit: Option<String>,
+}
+
+/// The values are passwords and the like: never printed, even in debug output.
+impl std::fmt::Debug for LoginStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let fill: Vec<(&str, &str)> = self
+            .fill
+            .iter()
+            .map(|(k, _)| (k.as_str(), crate::redact::REDACTED))
+            .collect();
+        f.debug_struct("LoginStep")
+            .field("name", &self.name)
+            .field("when", &self.when)
+            .field("wait_for", &self.wait_for)
+            .field("fill", &fill)
+            .field("submit", &self.submit)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ManualOptions {
+    /// Capture the redirect on a local HTTPS listener (else: the person pastes the final URL).
+    pub listen: bool,
+    /// Open the authorization URL in the desktop's browser.
+    pub open: bool,
+}
+
+impl Default for ManualOptions {
+    fn default() -> Self {
+        ManualOptions {
+            listen: true,
+            open: false,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Resource {
     pub url: url::Url,
@@ -54,6 +124,10 @@ pub struct Resource {
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 /// Response bodies beyond this are cut: evidence needs the start, not 100 MB.
+/// A login without a person: redirects, a form or two, a page that may run scripts.
+pub const DEFAULT_LOGIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// A person with a hardware token needs minutes, not seconds.
+pub const DEFAULT_MANUAL_LOGIN_TIMEOUT: Duration = Duration::from_secs(300);
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 1024 * 1024;
 
 impl Target {

@@ -117,6 +117,51 @@ fn default_method() -> String {
 pub struct RawLogin {
     #[serde(default)]
     pub mode: LoginMode,
+    /// How long one login may take, from the authorization request to the response.
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
+    /// What to do on the AS's pages (`http-form` and `browser`).
+    #[serde(default)]
+    pub steps: Vec<RawLoginStep>,
+    /// How a person is asked to log in (`manual`).
+    #[serde(default)]
+    pub manual: RawManual,
+}
+
+/// One page's worth of user action: fill some fields, press a button.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLoginStep {
+    /// A label for evidence and error messages; `step N` by default.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// CSS selector the page must match for this step to apply; by default every field the step
+    /// fills must be present.
+    #[serde(default)]
+    pub when: Option<Text>,
+    /// CSS selector to wait for before acting (`browser`; `http-form` treats it like `when`).
+    #[serde(default)]
+    pub wait_for: Option<Text>,
+    /// Field name (a bare name such as `password`) or CSS selector, and the value to enter.
+    /// Values are secrets.
+    #[serde(default)]
+    pub fill: IndexMap<String, Text>,
+    /// CSS selector of the button to press; by default the form of the first filled field is
+    /// submitted (or the page's only form).
+    #[serde(default)]
+    pub submit: Option<Text>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawManual {
+    /// Capture the redirect on a local HTTPS listener at the redirect URI's host and port
+    /// (default); otherwise the person pastes the final URL at a prompt.
+    #[serde(default)]
+    pub listen: Option<bool>,
+    /// Open the authorization URL in the desktop's browser.
+    #[serde(default)]
+    pub open: bool,
 }
 
 /// How the harness gets past the AS's login and consent pages (DESIGN.md, "The target format").

@@ -1,0 +1,126 @@
+//! The user agent's journey from the authorization request to the authorization response: the
+//! login drivers (`none`, `http-form`, `browser`, `manual`) and the capture of the response.
+//!
+//! A driver only reports where the journey ended and keeps every exchange as evidence; the flow
+//! executor turns that into a stage result and the checks judge it.
+
+mod agent;
+
+use std::sync::Arc;
+
+use crate::http::{Http, Recorder};
+use crate::target::{Login, LoginMode};
+
+/// What the journey needs to know about the target: which places end it.
+pub struct Scene {
+    /// Every redirect URI any client registered, plus the unregistered probe URI: landing there
+    /// is the authorization response, and the driver never requests it.
+    pub redirect_uris: Vec<url::Url>,
+    /// The AS's own origins (issuer, authorization endpoint): redirects there are followed.
+    pub as_origins: Vec<url::Url>,
+}
+
+/// The user agent's state for one flow: cookies the AS set during the journey.
+#[derive(Default)]
+pub struct Session {
+    pub cookies: Vec<(String, String)>,
+}
+
+/// How the authorization response reached the redirect URI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResponseMode {
+    Query,
+    Fragment,
+}
+
+/// Where the journey ended.
+#[derive(Debug)]
+pub enum End {
+    /// The user agent was sent to a redirect URI: the authorization response.
+    Response {
+        url: url::Url,
+        params: Vec<(String, String)>,
+        mode: ResponseMode,
+        /// The HTTP status of the redirect that delivered it, where a redirect did.
+        status: Option<u16>,
+        exchange: Option<u32>,
+    },
+    /// The AS answered with an error status and a page for the user.
+    ErrorPage { status: u16, exchange: Option<u32> },
+    /// The AS sent the user agent to another origin; not followed.
+    Elsewhere {
+        url: url::Url,
+        exchange: Option<u32>,
+    },
+    /// The driver could not get further: a page it cannot handle, a loop, a timeout.
+    Stuck { why: String, exchange: Option<u32> },
+}
+
+/// The journey: its end, and the redirects the AS issued on the way.
+#[derive(Debug)]
+pub struct Journey {
+    pub end: End,
+    /// (status, exchange) of each redirect the AS issued (FAPI2-SP-5.3.2.2-11 judges them).
+    pub redirects: Vec<(u16, u32)>,
+    /// The last exchange with the AS, if any.
+    pub last_exchange: Option<u32>,
+}
+
+/// The login drivers of one run, shared by every item.
+pub struct Drivers {
+    login: Login,
+}
+
+impl Drivers {
+    pub fn new(login: Login) -> Self {
+        Drivers { login }
+    }
+
+    pub fn mode(&self) -> LoginMode {
+        self.login.mode
+    }
+
+    /// Takes the user agent from `start` (the authorization request) to wherever the AS lets it
+    /// go, within the login timeout.
+    pub async fn authorize(
+        self: &Arc<Self>,
+        http: &Http,
+        start: url::Url,
+        scene: &Scene,
+        session: &mut Session,
+        recorder: &Recorder,
+    ) -> Journey {
+        let journey = match self.login.mode {
+            LoginMode::None | LoginMode::HttpForm => {
+                agent::journey(http, &self.login, start, scene, session, recorder)
+            }
+            LoginMode::Browser | LoginMode::Manual => {
+                return Journey {
+                    end: End::Stuck {
+                        why: format!(
+                            "login mode {:?} is not available in this build",
+                            self.login.mode
+                        ),
+                        exchange: None,
+                    },
+                    redirects: Vec::new(),
+                    last_exchange: None,
+                };
+            }
+        };
+        match tokio::time::timeout(self.login.timeout, journey).await {
+            Ok(j) => j,
+            Err(_) => Journey {
+                end: End::Stuck {
+                    why: format!(
+                        "the login did not finish within {} s (login.timeout_secs)",
+                        self.login.timeout.as_secs()
+                    ),
+                    exchange: recorder.snapshot().last().map(|e| e.seq),
+                },
+                redirects: Vec::new(),
+                last_exchange: recorder.snapshot().last().map(|e| e.seq),
+            },
+        }
+    }
+}
