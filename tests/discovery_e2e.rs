@@ -14,7 +14,7 @@ fn conformant_double_passes_every_item() {
     let (code, stderr, report) = run(&fapi2_plan(), &target, &out, &["--skip-tag", "flow"]);
     assert_eq!(code, 0, "{stderr}");
     let results = report["results"].as_array().unwrap();
-    assert_eq!(results.len(), 24, "{stderr}");
+    assert_eq!(results.len(), 26, "{stderr}");
     for r in results {
         assert_eq!(r["outcome"], "PASS", "{}: {}", r["key"]["id"], r["reason"]);
     }
@@ -35,7 +35,7 @@ fn conformant_double_passes_every_item() {
     for f in ["junit.xml", "report.html", "report.json"] {
         assert!(out.join(f).exists(), "{f} missing");
     }
-    assert!(stderr.contains("24 items"), "{stderr}");
+    assert!(stderr.contains("26 items"), "{stderr}");
 }
 
 /// Each row: a fault applied to the double, the item that must catch it, and the outcome.

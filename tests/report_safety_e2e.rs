@@ -110,7 +110,7 @@ fn hostile_content_keeps_junit_well_formed_and_html_inert() {
         .descendants()
         .filter(|n| n.has_tag_name("testcase"))
         .count();
-    assert_eq!(cases, 24);
+    assert_eq!(cases, 26);
     assert!(doc.descendants().any(|n| n.has_tag_name("failure")));
 
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();

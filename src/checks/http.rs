@@ -218,6 +218,31 @@ pub fn error_challenge(name: &str, ex: Option<&Exchange>, why_missing: &str) -> 
     }
 }
 
+/// RFC9126-2.3-3 (RFC 9110 §15.5.6): a method the endpoint does not serve is answered 405. Any
+/// other refusal (4xx, 5xx) is a refusal in the wrong form, so it only deviates; an answer that
+/// is not an error means the endpoint served the method, a violation.
+pub fn method_not_allowed(name: &str, ex: Option<&Exchange>) -> Finding {
+    let f = Finding::new(name).evidence("expected", "405 Method Not Allowed");
+    let method = ex.map(|e| e.request.method.clone()).unwrap_or_default();
+    let (r, f) = match response(f, ex) {
+        Ok(x) => x,
+        Err(e) => return e,
+    };
+    let f = f
+        .evidence("actual", r.status)
+        .evidence("allow", r.header("allow").unwrap_or("(absent)"));
+    match r.status {
+        405 => f.held(format!("{method} refused with 405 Method Not Allowed")),
+        400..=599 => f.deviated(format!(
+            "{method} refused with HTTP {}, not 405 Method Not Allowed",
+            r.status
+        )),
+        s => f.violated(format!(
+            "{method} was served (HTTP {s}), not refused with 405"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::FindingStatus::*;
@@ -238,6 +263,21 @@ mod tests {
             Inconclusive
         );
         assert_eq!(status_is("t", None, &[200]).status, Inconclusive);
+    }
+
+    #[test]
+    fn method_not_allowed_separates_405_other_refusals_and_service() {
+        let judge = |status| method_not_allowed("t", Some(&exchange(1, status, &[], ""))).status;
+        assert_eq!(judge(405), Held);
+        assert_eq!(judge(400), Deviated);
+        assert_eq!(judge(401), Deviated);
+        assert_eq!(judge(500), Deviated);
+        assert_eq!(judge(200), Violated);
+        assert_eq!(judge(302), Violated);
+        assert_eq!(
+            method_not_allowed("t", Some(&failed_exchange(1, "reset"))).status,
+            Inconclusive
+        );
     }
 
     #[test]

@@ -90,6 +90,8 @@ pub enum CheckSpec {
     ErrorChallenge(Of),
     /// PAR `expires_in` is below this many seconds (FAPI2-SP-5.3.2.2-12: under 600).
     ParExpiresInBelow(ParExpiresInBelow),
+    /// The request's method was refused with 405 (RFC9126-2.3-3); another refusal only warns.
+    MethodNotAllowed(Of),
 }
 
 impl CheckSpec {
@@ -128,6 +130,7 @@ impl CheckSpec {
             CheckSpec::TlsCertificateValid => "tls_certificate_valid",
             CheckSpec::ErrorChallenge(_) => "error_challenge",
             CheckSpec::ParExpiresInBelow(_) => "par_expires_in_below",
+            CheckSpec::MethodNotAllowed(_) => "method_not_allowed",
         }
     }
 
@@ -135,9 +138,10 @@ impl CheckSpec {
     pub fn needs_step(&self) -> Option<StepKind> {
         match self {
             CheckSpec::StatusIs(s) => s.of,
-            CheckSpec::ContentTypeJson(o) | CheckSpec::NoCors(o) | CheckSpec::ErrorChallenge(o) => {
-                o.of
-            }
+            CheckSpec::ContentTypeJson(o)
+            | CheckSpec::NoCors(o)
+            | CheckSpec::ErrorChallenge(o)
+            | CheckSpec::MethodNotAllowed(o) => o.of,
             CheckSpec::Hsts(h) => h.of,
             CheckSpec::HeaderPresent(h) => h.of,
             CheckSpec::HeaderEchoed(h) => h.of,
@@ -180,6 +184,7 @@ impl CheckSpec {
             CheckSpec::StatusIs(StatusIs { of, .. })
             | CheckSpec::ContentTypeJson(Of { of })
             | CheckSpec::NoCors(Of { of })
+            | CheckSpec::MethodNotAllowed(Of { of })
             | CheckSpec::Hsts(Hsts { of, .. })
             | CheckSpec::HeaderPresent(HeaderPresent { of, .. })
             | CheckSpec::HeaderEchoed(HeaderEchoed { of, .. }) => Some(*of),
@@ -195,6 +200,7 @@ impl CheckSpec {
             CheckSpec::ContentTypeJson(o) => http::content_type_json(name, obs.exchange_of(o.of)),
             CheckSpec::Hsts(h) => http::hsts(name, obs.exchange_of(h.of), h.min_max_age),
             CheckSpec::NoCors(o) => http::no_cors(name, obs.exchange_of(o.of)),
+            CheckSpec::MethodNotAllowed(o) => http::method_not_allowed(name, obs.exchange_of(o.of)),
             CheckSpec::HeaderPresent(h) => http::header_present(
                 name,
                 obs.exchange_of(h.of),

@@ -1,8 +1,11 @@
 //! The authorization request (RFC 6749 §4.1.1 as FAPI 2.0 profiles it) and the classification of
 //! where the authorization endpoint sends the user agent.
 
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+
 use super::mutation::{Mutation, Mutations};
-use super::pkce::Pkce;
+use super::pkce::{Pkce, random_token};
 
 /// A redirect URI that no client registers, for open-redirect probes (RFC 9700 §4.11).
 pub const UNREGISTERED_REDIRECT: &str = "https://evil.example/cb";
@@ -57,13 +60,39 @@ pub fn params(p: &AuthzParams<'_>, mutations: &[Mutation]) -> Vec<(String, Strin
     } else if mutations.has(&Mutation::OmitCodeChallengeMethod) {
         put("code_challenge", &p.pkce.verifier);
     } else if !mutations.has(&Mutation::OmitPkce) {
-        put("code_challenge", &p.pkce.challenge);
+        put("code_challenge", &s256_challenge(p.pkce, mutations));
         put("code_challenge_method", "S256");
     }
     if let Some(jkt) = p.dpop_jkt {
         put("dpop_jkt", jkt);
     }
+    if mutations.has(&Mutation::ParRequestUri) {
+        // Shaped like a real one (RFC 9126 §2.2), but never issued: only its presence is wrong.
+        put(
+            "request_uri",
+            &format!("{FOREIGN_REQUEST_URI}{}", random_token(16)),
+        );
+    }
     out
+}
+
+/// The `request_uri` prefix of the `par_request_uri` mutation.
+const FOREIGN_REQUEST_URI: &str = "urn:ietf:params:oauth:request_uri:fapi-harness-";
+
+/// The S256 challenge, or the malformed form a PKCE mutation asks for (RFC 7636 §4.2 wants
+/// `43*128unreserved`).
+fn s256_challenge(pkce: &Pkce, mutations: &[Mutation]) -> String {
+    if mutations.has(&Mutation::ShortCodeChallenge) {
+        return pkce.challenge.chars().take(42).collect();
+    }
+    if mutations.has(&Mutation::Base64CodeChallenge) {
+        // The same digest in the standard alphabet with padding: a classic client mistake.
+        return URL_SAFE_NO_PAD
+            .decode(&pkce.challenge)
+            .map(|d| STANDARD.encode(d))
+            .unwrap_or_else(|_| format!("{}=", pkce.challenge));
+    }
+    pkce.challenge.clone()
 }
 
 /// Where a redirect from the AS points.
@@ -181,6 +210,28 @@ mod tests {
         assert_eq!(
             get(&params(&b, &[Mutation::NonceLength(64)]), "nonce").map(str::len),
             Some(64)
+        );
+        assert!(
+            get(&params(&b, &[Mutation::ParRequestUri]), "request_uri")
+                .is_some_and(|u| u.starts_with("urn:ietf:params:oauth:request_uri:"))
+        );
+        assert_eq!(get(&params(&b, &[]), "request_uri"), None);
+    }
+
+    #[test]
+    fn malformed_challenges_break_only_their_form() {
+        let pk = pkce();
+        let b = base(&pk);
+        let short = params(&b, &[Mutation::ShortCodeChallenge]);
+        assert_eq!(get(&short, "code_challenge").map(str::len), Some(42));
+        assert_eq!(get(&short, "code_challenge_method"), Some("S256"));
+        let std = params(&b, &[Mutation::Base64CodeChallenge]);
+        let c = get(&std, "code_challenge").unwrap();
+        assert_eq!(c.len(), 44);
+        assert!(c.ends_with('='));
+        assert_eq!(
+            STANDARD.decode(c).unwrap(),
+            URL_SAFE_NO_PAD.decode(&pk.challenge).unwrap()
         );
     }
 

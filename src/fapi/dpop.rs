@@ -5,15 +5,41 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
 use super::jose;
-use super::mutation::{Mutation, Mutations};
+use super::mutation::{Mutation, Mutations, flip_char};
 use super::pkce::random_token;
 use crate::target::keys::{SigningKey, parse_signing_key};
 
+/// A DPoP key: the signing key, and its private scalar for the one negative test that sends it on
+/// purpose (`dpop_jwk_private`, RFC 9449 §4.3 check 7).
+#[derive(Clone)]
+pub struct DpopKey {
+    pub signing: SigningKey,
+    /// base64url `d` of the P-256 key (RFC 7518 §6.2.2.1).
+    d: String,
+}
+
+impl DpopKey {
+    /// The private scalar, so the flow can register it with the redactor before it is sent.
+    pub fn private_scalar(&self) -> &str {
+        &self.d
+    }
+}
+
 /// A fresh ES256 key for DPoP proofs. Each flow gets its own, as a client would.
-pub fn generate_key() -> Result<SigningKey, String> {
+pub fn generate_key() -> Result<DpopKey, String> {
+    use aws_lc_rs::encoding::AsBigEndian;
     let pair =
         rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|e| e.to_string())?;
-    parse_signing_key(&pair.serialize_pem(), None, None).map_err(|e| e.message)
+    let ec = aws_lc_rs::signature::EcdsaKeyPair::from_pkcs8(
+        &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+        &pair.serialize_der(),
+    )
+    .map_err(|e| e.to_string())?;
+    let d = ec.private_key().as_be_bytes().map_err(|e| e.to_string())?;
+    Ok(DpopKey {
+        signing: parse_signing_key(&pair.serialize_pem(), None, None).map_err(|e| e.message)?,
+        d: URL_SAFE_NO_PAD.encode(d.as_ref()),
+    })
 }
 
 /// `ath`: base64url SHA-256 of the access token (RFC 9449 §4.2).
@@ -42,7 +68,7 @@ fn public_jwk(key: &SigningKey) -> Value {
 
 /// Builds a proof signed by `key` (`now` is the server's clock in seconds).
 pub fn proof(
-    key: &SigningKey,
+    key: &DpopKey,
     target: &ProofFor<'_>,
     mutations: &[Mutation],
     now: i64,
@@ -78,11 +104,46 @@ pub fn proof(
     } else {
         "dpop+jwt"
     };
-    let header = json!({"typ": typ, "jwk": public_jwk(key)});
+    let mut jwk = public_jwk(&key.signing);
+    if mutations.has(&Mutation::DpopJwkPrivate) {
+        jwk["d"] = json!(key.d);
+    }
+    let header = json!({"typ": typ, "jwk": jwk});
     if mutations.has(&Mutation::DpopAlgNone) {
         return Ok(jose::unsigned(header, &claims));
     }
-    jose::sign(header, &claims, key)
+    if mutations.has(&Mutation::DpopJwkOtherKey) {
+        return sign(header, &claims, &generate_key()?.signing, mutations);
+    }
+    sign(header, &claims, &key.signing, mutations)
+}
+
+/// Signs the proof, breaking its encoding or its signature where the mutations ask. The broken
+/// segments are what gets signed, so nothing but the intended defect is wrong.
+fn sign(
+    mut header: Value,
+    claims: &Value,
+    key: &SigningKey,
+    mutations: &[Mutation],
+) -> Result<String, String> {
+    let alg = key.alg.jsonwebtoken();
+    header["alg"] = serde_json::to_value(alg).map_err(|e| e.to_string())?;
+    let mut header_json = header.to_string();
+    if mutations.has(&Mutation::DpopInvalidJsonHeader) {
+        header_json.push('}');
+    }
+    let mut h = URL_SAFE_NO_PAD.encode(header_json);
+    if mutations.has(&Mutation::DpopBadBase64url) {
+        h.insert(h.len() / 2, '!');
+    }
+    let jws = jose::sign_segments(&h, &URL_SAFE_NO_PAD.encode(claims.to_string()), key, alg)?;
+    match (
+        mutations.has(&Mutation::DpopBadSignature),
+        jws.rsplit_once('.'),
+    ) {
+        (true, Some((input, sig))) => Ok(format!("{input}.{}", flip_char(sig))),
+        _ => Ok(jws),
+    }
 }
 
 #[cfg(test)]
@@ -134,5 +195,82 @@ mod tests {
         assert!(claims(&[Mutation::DpopOmitAth]).1.get("ath").is_none());
         assert_eq!(claims(&[Mutation::DpopWrongTyp]).0["typ"], "JWT");
         assert_eq!(claims(&[Mutation::DpopAlgNone]).0["alg"], "none");
+    }
+}
+
+#[cfg(test)]
+mod malformed_tests {
+    use super::*;
+    use crate::target::keys::thumbprint;
+
+    fn target() -> ProofFor<'static> {
+        ProofFor {
+            htm: "POST",
+            htu: "https://as.example/token",
+            access_token: None,
+            nonce: None,
+        }
+    }
+
+    /// Whether the proof's signature verifies with the ES256 key in its own `jwk` header (read
+    /// past a stray `!` or trailing bytes, as a lenient parser would).
+    fn verifies(proof: &str) -> bool {
+        let (h, _) = proof.split_once('.').unwrap();
+        let raw = URL_SAFE_NO_PAD.decode(h.replace('!', "")).unwrap();
+        let header: Value = serde_json::Deserializer::from_slice(&raw)
+            .into_iter()
+            .next()
+            .unwrap()
+            .unwrap();
+        let dk = jsonwebtoken::DecodingKey::from_ec_components(
+            header["jwk"]["x"].as_str().unwrap(),
+            header["jwk"]["y"].as_str().unwrap(),
+        )
+        .unwrap();
+        let (msg, sig) = proof.rsplit_once('.').unwrap();
+        jsonwebtoken::crypto::verify(sig, msg.as_bytes(), &dk, jsonwebtoken::Algorithm::ES256)
+            .unwrap_or(false)
+    }
+
+    #[test]
+    fn a_correct_proof_verifies_with_its_jwk() {
+        let key = generate_key().unwrap();
+        assert!(verifies(&proof(&key, &target(), &[], 1).unwrap()));
+    }
+
+    #[test]
+    fn encoding_defects_are_signed_so_only_the_encoding_is_wrong() {
+        let key = generate_key().unwrap();
+        let b64 = proof(&key, &target(), &[Mutation::DpopBadBase64url], 1).unwrap();
+        assert!(b64.split('.').next().unwrap().contains('!'));
+        assert!(jose::decode_unverified(&b64).is_none());
+        assert!(verifies(&b64));
+        let json = proof(&key, &target(), &[Mutation::DpopInvalidJsonHeader], 1).unwrap();
+        let h = URL_SAFE_NO_PAD
+            .decode(json.split('.').next().unwrap())
+            .unwrap();
+        assert!(serde_json::from_slice::<Value>(&h).is_err());
+        assert!(h.ends_with(b"}}"));
+        assert!(verifies(&json));
+    }
+
+    #[test]
+    fn signature_and_key_defects() {
+        let key = generate_key().unwrap();
+        let flipped = proof(&key, &target(), &[Mutation::DpopBadSignature], 1).unwrap();
+        assert!(jose::decode_unverified(&flipped).is_some());
+        assert!(!verifies(&flipped));
+        let other = proof(&key, &target(), &[Mutation::DpopJwkOtherKey], 1).unwrap();
+        let (h, _) = jose::decode_unverified(&other).unwrap();
+        assert_eq!(thumbprint(&h["jwk"]), thumbprint(&key.signing.public_jwk));
+        assert!(!verifies(&other));
+        let private = proof(&key, &target(), &[Mutation::DpopJwkPrivate], 1).unwrap();
+        let (h, _) = jose::decode_unverified(&private).unwrap();
+        assert_eq!(h["jwk"]["d"], key.private_scalar());
+        assert_eq!(
+            URL_SAFE_NO_PAD.decode(key.private_scalar()).unwrap().len(),
+            32
+        );
+        assert!(verifies(&private));
     }
 }

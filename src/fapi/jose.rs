@@ -107,11 +107,23 @@ pub fn sign_as(
             serde_json::to_value(alg).map_err(|e| e.to_string())?,
         );
     }
-    let signing_input = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(claims.to_string())
-    );
+    sign_segments(
+        &URL_SAFE_NO_PAD.encode(header.to_string()),
+        &URL_SAFE_NO_PAD.encode(claims.to_string()),
+        key,
+        alg,
+    )
+}
+
+/// Signs header and payload segments exactly as given, so a negative test can sign a segment that
+/// is not well-formed base64url or JSON: the signature itself then verifies.
+pub fn sign_segments(
+    header: &str,
+    payload: &str,
+    key: &crate::target::keys::SigningKey,
+    alg: jsonwebtoken::Algorithm,
+) -> Result<String, String> {
+    let signing_input = format!("{header}.{payload}");
     let sig = jsonwebtoken::crypto::sign(signing_input.as_bytes(), key.encoding_key(), alg)
         .map_err(|e| format!("signing failed: {e}"))?;
     Ok(format!("{signing_input}.{sig}"))

@@ -21,6 +21,10 @@ pub enum Mutation {
     OmitCodeVerifier,
     /// Redeem the code with a different, well-formed verifier.
     WrongCodeVerifier,
+    /// An S256 challenge cut to 42 characters, one short of the `43*128unreserved` minimum.
+    ShortCodeChallenge,
+    /// The S256 challenge in standard base64 with padding (`+`, `/`, `=`), not base64url.
+    Base64CodeChallenge,
     // Authorization request parameters
     /// Send no `redirect_uri` (FAPI2-SP-5.3.2.2-6).
     OmitRedirectUri,
@@ -32,6 +36,8 @@ pub enum Mutation {
     NonceLength(usize),
     /// Send no `state`.
     OmitState,
+    /// Add a `request_uri` parameter to the pushed request (RFC 9126 §2.1 forbids it).
+    ParRequestUri,
     // Client authentication (FAPI2-SP-5.3.2.1-6, -8, -13)
     /// Authenticate with nothing but `client_id`.
     NoClientAuth,
@@ -72,6 +78,21 @@ pub enum Mutation {
     DpopWrongTyp,
     /// Proof with `alg: none`.
     DpopAlgNone,
+    /// Proof whose header segment carries a character outside the base64url alphabet.
+    DpopBadBase64url,
+    /// Proof whose header is a JSON object followed by a stray `}`: not valid JSON.
+    DpopInvalidJsonHeader,
+    /// Proof with one character of its signature changed.
+    DpopBadSignature,
+    /// Proof signed by a fresh key while its `jwk` header names the flow's key.
+    DpopJwkOtherKey,
+    /// Proof whose `jwk` header includes the private key (`d`).
+    DpopJwkPrivate,
+    /// Two `DPoP` headers, each a valid proof.
+    DpopTwoHeaders,
+    /// Send a DPoP proof to PAR instead of `dpop_jkt` (RFC 9449 §10.1); with
+    /// `dpop_jkt_mismatch`, send both, naming different keys.
+    DpopProofAtPar,
     /// Bind the PAR to a DPoP key thumbprint (`dpop_jkt`) of a different key than the proofs use.
     DpopJktMismatch,
     /// Send no `dpop_jkt` at PAR, so the code is not bound to a DPoP key.
@@ -81,6 +102,10 @@ pub enum Mutation {
     BearerDowngrade,
     /// Present the token in the query string.
     AccessTokenInQuery,
+    /// Present a random string instead of the access token.
+    RandomAccessToken,
+    /// Present the access token with one character changed.
+    TamperedAccessToken,
     /// Call with the second client's certificate.
     OtherClientCert,
     /// Call without a client certificate.
@@ -117,6 +142,29 @@ pub trait Mutations {
     fn find_map<T>(&self, f: impl Fn(&Mutation) -> Option<T>) -> Option<T>;
 }
 
+/// `s` with one character in the middle replaced by another of the same class (letter, digit,
+/// `-`/`_`), so it stays well-formed base64url but no longer means the same. The middle, because
+/// the last character of a base64url segment may carry padding bits a decoder ignores.
+pub fn flip_char(s: &str) -> String {
+    let mut chars: Vec<char> = s.chars().collect();
+    let Some(i) = (chars.len() / 2..chars.len())
+        .chain(0..chars.len() / 2)
+        .find(|&i| chars[i] != '.')
+    else {
+        return "A".to_owned();
+    };
+    chars[i] = match chars[i] {
+        'z' => 'a',
+        'Z' => 'A',
+        '9' => '0',
+        '-' => '_',
+        '_' => '-',
+        c if c.is_ascii_alphanumeric() => char::from(c as u8 + 1),
+        _ => 'A',
+    };
+    chars.into_iter().collect()
+}
+
 impl Mutations for [Mutation] {
     fn has(&self, m: &Mutation) -> bool {
         self.contains(m)
@@ -124,5 +172,23 @@ impl Mutations for [Mutation] {
 
     fn find_map<T>(&self, f: impl Fn(&Mutation) -> Option<T>) -> Option<T> {
         self.iter().find_map(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flip_char_changes_one_middle_character() {
+        for s in ["abcdef", "aaazaaa", "eyJ.x.9", "-_-_", "a.b"] {
+            let t = flip_char(s);
+            assert_eq!(t.len(), s.len(), "{s}");
+            let diff = s.chars().zip(t.chars()).filter(|(a, b)| a != b).count();
+            assert_eq!(diff, 1, "{s} -> {t}");
+            assert_eq!(t.matches('.').count(), s.matches('.').count());
+        }
+        assert_eq!(flip_char("abcdef"), "abceef");
+        assert_eq!(flip_char(""), "A");
     }
 }

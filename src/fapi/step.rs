@@ -206,6 +206,8 @@ fn default_method() -> HttpMethod {
 pub enum HttpMethod {
     Get,
     Post,
+    Put,
+    Delete,
     Options,
     Head,
 }
@@ -215,6 +217,8 @@ impl HttpMethod {
         match self {
             HttpMethod::Get => "GET",
             HttpMethod::Post => "POST",
+            HttpMethod::Put => "PUT",
+            HttpMethod::Delete => "DELETE",
             HttpMethod::Options => "OPTIONS",
             HttpMethod::Head => "HEAD",
         }

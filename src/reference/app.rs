@@ -10,7 +10,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::HeaderValue;
 use axum::http::header::STRICT_TRANSPORT_SECURITY;
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 
 use super::fault::{Fault, Faults};
 use super::jwks::AsKey;
@@ -106,6 +106,12 @@ pub fn as_router(app: Arc<App>) -> Router {
     if app.fault(Fault::CorsAuthorizationEndpoint) {
         authorize_route = authorize_route.options(authorize::cors_preflight);
     }
+    // RFC 9126 §2.3: other methods get 405; the fault routes every method to the push handler.
+    let par_route = if app.fault(Fault::ParAnyMethod) {
+        any(par::push)
+    } else {
+        post(par::push)
+    };
     Router::new()
         .route("/.well-known/openid-configuration", get(metadata::metadata))
         .route(
@@ -113,7 +119,7 @@ pub fn as_router(app: Arc<App>) -> Router {
             get(metadata::metadata),
         )
         .route("/jwks", get(jwks::jwks))
-        .route("/par", post(par::push))
+        .route("/par", par_route)
         .route("/authorize", authorize_route)
         .route("/login", post(authorize::login))
         .route("/consent", post(authorize::consent))

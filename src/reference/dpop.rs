@@ -69,13 +69,18 @@ pub fn validate(
     let Some(value) = values.next() else {
         return Ok(None);
     };
-    if values.next().is_some() {
+    if values.next().is_some() && !app.fault(Fault::DpopFirstHeaderUsed) {
         return invalid("more than one DPoP header");
     }
     let Ok(token) = value.to_str() else {
         return invalid("the DPoP header is not ASCII");
     };
-    let proof = jws::parse(token).map_err(|e| DpopError::Invalid(e.0.to_owned()))?;
+    let decoding = if app.fault(Fault::DpopLenientParsing) {
+        jws::Decoding::Lenient
+    } else {
+        jws::Decoding::Strict
+    };
+    let proof = jws::parse_with(token, decoding).map_err(|e| DpopError::Invalid(e.0.to_owned()))?;
     if proof.header_str("typ") != Some("dpop+jwt") && !app.fault(Fault::DpopTypNotChecked) {
         return invalid("typ must be dpop+jwt");
     }
@@ -87,10 +92,12 @@ pub fn validate(
     let Some(jwk) = proof.header.get("jwk").filter(|j| j.is_object()) else {
         return invalid("the jwk header is missing");
     };
-    if PRIVATE_MEMBERS.iter().any(|m| jwk.get(*m).is_some()) {
+    if PRIVATE_MEMBERS.iter().any(|m| jwk.get(*m).is_some())
+        && !app.fault(Fault::DpopPrivateJwkAccepted)
+    {
         return invalid("the jwk header holds a private key");
     }
-    if !proof.verify(jwk, alg) {
+    if !proof.verify(jwk, alg) && !app.fault(Fault::DpopSignatureNotVerified) {
         return invalid("the signature does not verify with the jwk header");
     }
     let (Some(jti), Some(htm), Some(htu), Some(iat)) = (

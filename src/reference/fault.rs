@@ -120,6 +120,28 @@ pub enum Fault {
     MtlsUntrustedClientCert,
     /// The token endpoint grants tokens for `grant_type=password`.
     PasswordGrantAccepted,
+    /// The RS serves any access token it is shown, without looking it up.
+    RsAcceptsUnknownTokens,
+    /// PAR ignores a `request_uri` parameter in the pushed request.
+    ParRequestUriIgnored,
+    /// The PAR endpoint handles every HTTP method like POST.
+    ParAnyMethod,
+    /// DPoP proofs are decoded leniently: stray characters and trailing bytes are skipped.
+    DpopLenientParsing,
+    /// DPoP proof signatures are not verified.
+    DpopSignatureNotVerified,
+    /// DPoP proofs whose `jwk` holds a private key are accepted.
+    DpopPrivateJwkAccepted,
+    /// With several `DPoP` headers, the first one is used.
+    DpopFirstHeaderUsed,
+    /// Any string is accepted as an S256 `code_challenge`.
+    PkceChallengeFormatNotChecked,
+    /// PAR ignores the DPoP proof when `dpop_jkt` is present, even if they disagree.
+    ParDpopJktMismatchAccepted,
+    /// A DPoP proof at PAR does not bind the code to its key.
+    ParDpopProofNotBinding,
+    /// PAR refuses requests that carry a DPoP proof.
+    ParDpopProofRefused,
 }
 
 /// Why a fault name was refused; lists the known names so the user can pick one.
@@ -188,6 +210,17 @@ impl Fault {
         Fault::TlsExpiredCertificate,
         Fault::MtlsUntrustedClientCert,
         Fault::PasswordGrantAccepted,
+        Fault::RsAcceptsUnknownTokens,
+        Fault::ParRequestUriIgnored,
+        Fault::ParAnyMethod,
+        Fault::DpopLenientParsing,
+        Fault::DpopSignatureNotVerified,
+        Fault::DpopPrivateJwkAccepted,
+        Fault::DpopFirstHeaderUsed,
+        Fault::PkceChallengeFormatNotChecked,
+        Fault::ParDpopJktMismatchAccepted,
+        Fault::ParDpopProofNotBinding,
+        Fault::ParDpopProofRefused,
     ];
 
     /// The kebab-case name used on the command line and in plans.
@@ -427,6 +460,50 @@ impl Fault {
             Fault::PasswordGrantAccepted => (
                 "password-grant-accepted",
                 "the token endpoint grants tokens for grant_type=password (FAPI2-SP-5.3.2.1-2)",
+            ),
+            Fault::RsAcceptsUnknownTokens => (
+                "rs-accepts-unknown-tokens",
+                "the RS serves any access token, without checking that the AS issued it (FAPI2-SP-5.3.4-3)",
+            ),
+            Fault::ParRequestUriIgnored => (
+                "par-request-uri-ignored",
+                "PAR ignores a request_uri parameter in the pushed request instead of refusing it (RFC9126-2.1-1)",
+            ),
+            Fault::ParAnyMethod => (
+                "par-any-method",
+                "the PAR endpoint handles every method like POST, refusing GET and PUT as bad pushes, not with 405 (RFC9126-2.3-3)",
+            ),
+            Fault::DpopLenientParsing => (
+                "dpop-lenient-parsing",
+                "DPoP proofs are decoded leniently: characters outside base64url and bytes after the header's JSON are skipped (RFC9449-4.3-2)",
+            ),
+            Fault::DpopSignatureNotVerified => (
+                "dpop-signature-not-verified",
+                "DPoP proof signatures are not verified against the jwk header (RFC9449-4.3-6)",
+            ),
+            Fault::DpopPrivateJwkAccepted => (
+                "dpop-private-jwk-accepted",
+                "DPoP proofs whose jwk header holds the private key are accepted (RFC9449-4.3-7)",
+            ),
+            Fault::DpopFirstHeaderUsed => (
+                "dpop-first-header-used",
+                "with several DPoP headers the first is validated and the rest ignored (RFC9449-4.3-1)",
+            ),
+            Fault::PkceChallengeFormatNotChecked => (
+                "pkce-challenge-format-not-checked",
+                "any string is accepted as an S256 code_challenge, not only 43 to 128 unreserved characters (RFC7636-4.2-2)",
+            ),
+            Fault::ParDpopJktMismatchAccepted => (
+                "par-dpop-jkt-mismatch-accepted",
+                "PAR ignores the DPoP proof when dpop_jkt names another key (RFC9449-10.1-4)",
+            ),
+            Fault::ParDpopProofNotBinding => (
+                "par-dpop-proof-not-binding",
+                "a DPoP proof at PAR is checked but does not bind the code to its key (RFC9449-10.1-2)",
+            ),
+            Fault::ParDpopProofRefused => (
+                "par-dpop-proof-refused",
+                "PAR refuses pushed requests that carry a DPoP proof, supporting only dpop_jkt (RFC9449-10.1-3)",
             ),
         }
     }

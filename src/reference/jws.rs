@@ -65,6 +65,47 @@ pub struct JwsError(pub &'static str);
 
 /// Parses a compact JWS with JSON object header and payload.
 pub fn parse(token: &str) -> Result<Jws, JwsError> {
+    parse_with(token, Decoding::Strict)
+}
+
+/// How segments are decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decoding {
+    /// base64url without padding, one JSON object and nothing after it (RFC 7515 §7.1).
+    Strict,
+    /// The `dpop-lenient-parsing` fault: characters outside base64url are skipped (as Node's
+    /// `Buffer.from(s, "base64")` does) and bytes after the first JSON value are ignored (as a
+    /// streaming decoder that reads one value does).
+    Lenient,
+}
+
+fn decode_object(seg: &str, decoding: Decoding) -> Option<Map<String, Value>> {
+    let bytes = match decoding {
+        Decoding::Strict => URL_SAFE_NO_PAD.decode(seg).ok()?,
+        Decoding::Lenient => {
+            let kept: String = seg
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+                .collect();
+            URL_SAFE_NO_PAD.decode(kept).ok()?
+        }
+    };
+    let value = match decoding {
+        Decoding::Strict => serde_json::from_slice(&bytes).ok()?,
+        Decoding::Lenient => serde_json::Deserializer::from_slice(&bytes)
+            .into_iter::<Value>()
+            .next()?
+            .ok()?,
+    };
+    match value {
+        Value::Object(m) => Some(m),
+        _ => None,
+    }
+}
+
+/// Parses a compact JWS, decoding its segments as `decoding` says. The signing input is always
+/// the segments as received.
+pub fn parse_with(token: &str, decoding: Decoding) -> Result<Jws, JwsError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(JwsError("the JWT is too long"));
     }
@@ -74,13 +115,7 @@ pub fn parse(token: &str) -> Result<Jws, JwsError> {
     else {
         return Err(JwsError("not a compact JWS (three dot-separated parts)"));
     };
-    let object = |seg: &str| -> Option<Map<String, Value>> {
-        let bytes = URL_SAFE_NO_PAD.decode(seg).ok()?;
-        match serde_json::from_slice(&bytes).ok()? {
-            Value::Object(m) => Some(m),
-            _ => None,
-        }
-    };
+    let object = |seg: &str| decode_object(seg, decoding);
     let header = object(h).ok_or(JwsError("the JWS header is not a base64url JSON object"))?;
     let claims = object(p).ok_or(JwsError("the JWS payload is not a base64url JSON object"))?;
     let signature = URL_SAFE_NO_PAD
@@ -239,5 +274,16 @@ mod tests {
         assert!(parse("a.b").is_err());
         assert!(parse("e30.WzFd.").is_err(), "payload must be an object");
         assert!(parse(&"a".repeat(MAX_TOKEN_LEN + 1)).is_err());
+    }
+
+    #[test]
+    fn lenient_decoding_skips_stray_characters_and_trailing_bytes() {
+        let stray = format!("{}!.e30.", &URL_SAFE_NO_PAD.encode(r#"{"alg":"none"}"#));
+        let trailing = format!("{}.e30.", URL_SAFE_NO_PAD.encode(r#"{"alg":"none"}}"#));
+        for t in [&stray, &trailing] {
+            assert!(parse(t).is_err(), "{t}");
+            let jws = parse_with(t, Decoding::Lenient).unwrap();
+            assert_eq!(jws.alg(), Some(Alg::None));
+        }
     }
 }

@@ -55,7 +55,7 @@ fn handle(
 ) -> Result<Response, OAuthError> {
     let params = Params::form(headers, body)?;
     let client = authenticate(app, &params, peer, Endpoint::Par)?;
-    if params.get("request_uri").is_some() {
+    if params.get("request_uri").is_some() && !app.fault(Fault::ParRequestUriIgnored) {
         return Err(OAuthError::bad_request(
             "invalid_request",
             "request_uri is not allowed in a pushed request (RFC 9126 §2.1)",
@@ -68,6 +68,12 @@ fn handle(
         ));
     }
     let mut request = validate_request(app, client, &params)?;
+    if app.fault(Fault::ParDpopProofRefused) && headers.contains_key(&dpop::DPOP) {
+        return Err(OAuthError::bad_request(
+            "invalid_request",
+            "DPoP proofs are not accepted here; bind the code with dpop_jkt",
+        ));
+    }
     let proof = dpop::validate(
         app,
         headers,
@@ -81,13 +87,15 @@ fn handle(
     .map_err(|e| dpop_error(app, e))?;
     // RFC 9449 §10.1: a proof at PAR binds the code like dpop_jkt; both must then agree.
     request.dpop_jkt = match (request.dpop_jkt.take(), proof) {
-        (Some(jkt), Some(p)) if jkt != p.jkt => {
+        (Some(jkt), Some(p)) if jkt != p.jkt && !app.fault(Fault::ParDpopJktMismatchAccepted) => {
             return Err(OAuthError::bad_request(
                 "invalid_dpop_proof",
                 "dpop_jkt does not match the key of the DPoP proof",
             ));
         }
         (Some(jkt), _) => Some(jkt),
+        // The fault checks the proof but forgets that it binds.
+        (None, _) if app.fault(Fault::ParDpopProofNotBinding) => None,
         (None, proof) => proof.map(|p| p.jkt),
     };
     let expires_in = if app.fault(Fault::ParLongExpiry) {
@@ -182,7 +190,10 @@ pub fn validate_request(
     ) {
         (None, _) if app.fault(Fault::PkceNotRequired) => None,
         (None, _) => return Err(invalid("code_challenge is required (PKCE with S256)")),
-        (Some(c), Some("S256")) if c.len() == 43 && is_unreserved(c) => {
+        (Some(c), Some("S256"))
+            if (c.len() == 43 && is_unreserved(c))
+                || app.fault(Fault::PkceChallengeFormatNotChecked) =>
+        {
             Some(Pkce::S256(c.to_owned()))
         }
         (Some(_), Some("S256")) => {

@@ -1325,6 +1325,102 @@ async fn misbehaves(t: &T, fault: Fault) -> bool {
                 .status
                 == StatusCode::OK
         }
+        Fault::RsAcceptsUnknownTokens => {
+            t.resource_bearer(&state::random_value(), Some(&mtls.cert))
+                .await
+                .status
+                == StatusCode::OK
+        }
+        Fault::ParRequestUriIgnored => {
+            let uri = "urn:ietf:params:oauth:request_uri:never-issued";
+            push_status(
+                t.push(
+                    pkj,
+                    with(t.request(pkj, &verifier), "request_uri", uri),
+                    None,
+                )
+                .await,
+            )
+        }
+        Fault::ParAnyMethod => {
+            t.send(http.get(t.url("/par"))).await.status != StatusCode::METHOD_NOT_ALLOWED
+        }
+        Fault::DpopLenientParsing => {
+            let par = t.url("/par");
+            let claims = json!({"jti": state::random_value(), "htm": "POST", "htu": par,
+                "iat": t.now()});
+            let header = json!({"typ": "dpop+jwt", "alg": key.alg.as_str(), "jwk": key.public_jwk});
+            let mut h = b64(header.to_string().as_bytes());
+            h.insert(h.len() / 2, '!');
+            let alg = key.alg.jsonwebtoken();
+            let proof = crate::fapi::jose::sign_segments(
+                &h,
+                &b64(claims.to_string().as_bytes()),
+                &key,
+                alg,
+            )
+            .unwrap();
+            push_status(t.push(pkj, t.request(pkj, &verifier), Some(proof)).await)
+        }
+        Fault::DpopSignatureNotVerified => {
+            let proof = t.proof(&key, "POST", &t.url("/par"));
+            let (input, sig) = proof.rsplit_once('.').unwrap();
+            let forged = format!("{input}.{}", crate::fapi::mutation::flip_char(sig));
+            push_status(t.push(pkj, t.request(pkj, &verifier), Some(forged)).await)
+        }
+        Fault::DpopPrivateJwkAccepted => {
+            let k = crate::fapi::dpop::generate_key().unwrap();
+            let mut jwk = k.signing.public_jwk.clone();
+            jwk["d"] = json!(k.private_scalar());
+            let claims = json!({"jti": state::random_value(), "htm": "POST",
+                "htu": t.url("/par"), "iat": t.now()});
+            let header = json!({"typ": "dpop+jwt", "alg": k.signing.alg.as_str(), "jwk": jwk});
+            let proof = jws::sign(&header, &claims, &k.signing).unwrap();
+            push_status(t.push(pkj, t.request(pkj, &verifier), Some(proof)).await)
+        }
+        Fault::DpopFirstHeaderUsed => {
+            let mut body = t.auth(pkj);
+            body.extend(t.request(pkj, &verifier));
+            let req = t
+                .http_for(pkj)
+                .post(t.url("/par"))
+                .form(&body)
+                .header("DPoP", t.proof(&key, "POST", &t.url("/par")))
+                .header("DPoP", t.proof(&key, "POST", &t.url("/par")));
+            push_status(t.send(req).await)
+        }
+        Fault::PkceChallengeFormatNotChecked => {
+            let short: String = s256(&verifier).chars().take(42).collect();
+            push_status(
+                t.push(
+                    pkj,
+                    with(t.request(pkj, &verifier), "code_challenge", &short),
+                    None,
+                )
+                .await,
+            )
+        }
+        Fault::ParDpopJktMismatchAccepted => {
+            let other = thumbprint(&dpop_key().public_jwk);
+            let proof = t.proof(&key, "POST", &t.url("/par"));
+            let p = with(t.request(pkj, &verifier), "dpop_jkt", &other);
+            push_status(t.push(pkj, p, Some(proof)).await)
+        }
+        Fault::ParDpopProofNotBinding => {
+            let proof = t.proof(&key, "POST", &t.url("/par"));
+            let pushed = t.push(pkj, t.request(pkj, &verifier), Some(proof)).await;
+            let uri = pushed.body["request_uri"].as_str().unwrap();
+            let res = t.authorize_uri(pkj, uri).await;
+            let code = query_of(res.header("location").unwrap())["code"].clone();
+            t.redeem(pkj, &http, &code, &verifier, Some(&dpop_key()))
+                .await
+                .status
+                == StatusCode::OK
+        }
+        Fault::ParDpopProofRefused => {
+            let proof = t.proof(&key, "POST", &t.url("/par"));
+            !push_status(t.push(pkj, t.request(pkj, &verifier), Some(proof)).await)
+        }
     }
 }
 

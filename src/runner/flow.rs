@@ -12,15 +12,15 @@ use super::item::State;
 use crate::checks::{Stage, StageRecord, StageResult};
 use crate::fapi::authorize::{self, AuthzParams};
 use crate::fapi::client_auth::{self, Audiences};
-use crate::fapi::dpop::{self, ProofFor};
-use crate::fapi::mutation::{Mutation, Mutations};
+use crate::fapi::dpop::{self, DpopKey, ProofFor};
+use crate::fapi::mutation::{Mutation, Mutations, flip_char};
 use crate::fapi::pkce::{self, Pkce, random_token};
 use crate::fapi::step::{ClientRole, Grant, StepKind};
 use crate::http::{Body, RawResponse, Recorder, RequestSpec};
 use crate::login;
 use crate::plan::{ClientAuth, OpenidMode, SenderConstraint, Variant};
 use crate::target::Client;
-use crate::target::keys::{KeyKind, SigningKey, thumbprint};
+use crate::target::keys::{KeyKind, thumbprint};
 
 /// Per-item protocol state of the flow.
 pub struct FlowState {
@@ -28,7 +28,7 @@ pub struct FlowState {
     pkce: Pkce,
     state: String,
     nonce: Option<String>,
-    dpop_key: Option<SigningKey>,
+    dpop_key: Option<DpopKey>,
     redirect_uri: Option<String>,
     request_uri: Option<String>,
     code: Option<String>,
@@ -235,7 +235,7 @@ fn server_now(ctx: &RunContext) -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp() + ctx.clock_offset()
 }
 
-fn dpop_key(state: &mut State) -> Result<SigningKey, String> {
+fn dpop_key(state: &mut State) -> Result<DpopKey, String> {
     if state.flow.dpop_key.is_none() {
         state.flow.dpop_key = Some(dpop::generate_key()?);
     }
@@ -265,6 +265,11 @@ fn proof(
     } else {
         dpop_key(state)?
     };
+    if mutations.has(&Mutation::DpopJwkPrivate) {
+        // The key is the flow's own and dies with it, but a report must still never show a
+        // private key: neither the `d` member nor the proof that carries it encoded.
+        ctx.http.redactor().add_secret(key.private_scalar());
+    }
     let nonce = ctx.dpop_nonce(url);
     if nonce.is_some() && state.flow.under_test {
         state.obs.nonce_in_tested_proof = true;
@@ -280,8 +285,33 @@ fn proof(
         mutations,
         server_now(ctx),
     )?;
+    if mutations.has(&Mutation::DpopJwkPrivate) {
+        ctx.http.redactor().add_secret(&p);
+    }
     state.flow.last_proof = Some(p.clone());
     Ok(p)
+}
+
+/// The `DPoP` request headers: one proof, or two valid ones where a mutation asks for two
+/// (RFC 9449 §4.3 check 1).
+fn proof_headers(
+    ctx: &RunContext,
+    state: &mut State,
+    htm: &str,
+    url: &url::Url,
+    access_token: Option<&str>,
+    mutations: &[Mutation],
+) -> Result<Vec<(String, String)>, String> {
+    let copies = if mutations.has(&Mutation::DpopTwoHeaders) {
+        2
+    } else {
+        1
+    };
+    (0..copies)
+        .map(|_| {
+            proof(ctx, state, htm, url, access_token, mutations).map(|p| ("DPoP".to_owned(), p))
+        })
+        .collect()
 }
 
 /// Whether a response asks for a DPoP nonce (RFC 9449 §8 at the AS, §9 at the RS); remembers it.
@@ -398,10 +428,7 @@ async fn post_with_nonce(
     loop {
         let mut headers = Vec::new();
         if dpop_on {
-            headers.push((
-                "DPoP".to_owned(),
-                proof(ctx, state, "POST", url, None, mutations)?,
-            ));
+            headers.extend(proof_headers(ctx, state, "POST", url, None, mutations)?);
         }
         let spec = RequestSpec {
             label: label.to_owned(),
@@ -447,12 +474,16 @@ pub async fn par(
     if variant.openid != Some(OpenidMode::Oauth) && state.flow.nonce.is_none() {
         state.flow.nonce = Some(random_token(16));
     }
+    // RFC 9449 §10.1: a proof at PAR binds the code as `dpop_jkt` does, so a flow sends one or
+    // the other; both only to test that they must agree.
+    let proof_at_par = mutations.has(&Mutation::DpopProofAtPar);
     let jkt = if mutations.has(&Mutation::DpopJktMismatch) {
-        Some(thumbprint(&dpop::generate_key()?.public_jwk))
+        Some(thumbprint(&dpop::generate_key()?.signing.public_jwk))
     } else if variant.sender_constraint == Some(SenderConstraint::Dpop)
         && !mutations.has(&Mutation::OmitDpopJkt)
+        && !proof_at_par
     {
-        Some(thumbprint(&dpop_key(state)?.public_jwk))
+        Some(thumbprint(&dpop_key(state)?.signing.public_jwk))
     } else {
         None
     };
@@ -466,7 +497,7 @@ pub async fn par(
         c,
         with_cert,
         mutations,
-        false,
+        proof_at_par,
         |ctx, st| {
             let fs = &st.flow;
             let mut form = authorize::params(
@@ -784,11 +815,14 @@ pub async fn resource(
         .resources
         .first()
         .ok_or("the target has no resources")?;
-    let at = state
-        .flow
-        .access_token
-        .clone()
-        .ok_or("no access token: the flow has no successful token step")?;
+    let at = presented_token(
+        state
+            .flow
+            .access_token
+            .as_deref()
+            .ok_or("no access token: the flow has no successful token step")?,
+        mutations,
+    );
     let method = reqwest::Method::from_bytes(res.method.as_bytes()).map_err(|e| e.to_string())?;
     let dpop_on = variant.sender_constraint == Some(SenderConstraint::Dpop);
     let cert_holder = if mutations.has(&Mutation::NoClientCert) {
@@ -807,10 +841,14 @@ pub async fn resource(
         } else if dpop_on && !mutations.has(&Mutation::BearerDowngrade) {
             headers.push(("Authorization".into(), format!("DPoP {at}")));
             if !mutations.has(&Mutation::OmitDpopProof) {
-                headers.push((
-                    "DPoP".into(),
-                    proof(ctx, state, method.as_str(), &res.url, Some(&at), mutations)?,
-                ));
+                headers.extend(proof_headers(
+                    ctx,
+                    state,
+                    method.as_str(),
+                    &res.url,
+                    Some(&at),
+                    mutations,
+                )?);
             }
         } else {
             headers.push(("Authorization".into(), format!("Bearer {at}")));
@@ -857,6 +895,19 @@ pub async fn resource(
         };
         record(state, Stage::Resource, step, result, Some(seq));
         return Ok(());
+    }
+}
+
+/// The access token the resource request presents: the issued one, or a forgery a mutation asks
+/// for (FAPI2-SP-5.3.4-3). A DPoP proof then covers the forgery with `ath`, so that the token is
+/// the only thing wrong.
+fn presented_token(issued: &str, mutations: &[Mutation]) -> String {
+    if mutations.has(&Mutation::RandomAccessToken) {
+        random_token(32)
+    } else if mutations.has(&Mutation::TamperedAccessToken) {
+        flip_char(issued)
+    } else {
+        issued.to_owned()
     }
 }
 

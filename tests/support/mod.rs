@@ -13,7 +13,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 use serde_json::{Value, json};
 
 /// What the double serves. Tests mutate it before or between runs.
@@ -181,6 +181,16 @@ async fn jwks(State(s): State<Arc<Mutex<Behavior>>>, h: HeaderMap) -> Response {
     json_resp(&b, &b.jwks, &h)
 }
 
+/// The double pushes nothing; its PAR endpoint exists so that other methods get axum's 405
+/// (RFC 9126 §2.3) and POSTs a plain refusal.
+async fn par() -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        axum::Json(json!({"error": "invalid_request"})),
+    )
+        .into_response()
+}
+
 async fn authorize(State(s): State<Arc<Mutex<Behavior>>>, h: HeaderMap) -> Response {
     let b = s.lock().unwrap().clone();
     if let Some(to) = &b.authorize_redirect {
@@ -243,6 +253,7 @@ impl TestAs {
             .route("/.well-known/oauth-authorization-server", get(metadata))
             .route("/jwks", get(jwks))
             .route("/authorize", any(authorize))
+            .route("/par", post(par))
             .route("/hostile", any(hostile))
             .with_state(behavior.clone());
 
