@@ -15,7 +15,7 @@ use crate::report::console::{Console, Verbosity};
 use crate::report::{Aggregator, write_all};
 use crate::runner::events::RunMeta;
 use crate::runner::{DEFAULT_ITEM_TIMEOUT, DEFAULT_JOBS, RunContext, RunOptions, run};
-use crate::target::{Target, load_target};
+use crate::target::{LoginMode, Target, load_target};
 use crate::{catalogue, coverage, http};
 
 const EXAMPLES: &str = "\
@@ -140,6 +140,10 @@ pub struct ReferenceArgs {
     /// Demand server-provided DPoP nonces (RFC 9449 §8).
     #[arg(long)]
     pub dpop_nonce: bool,
+    /// Register the clients' redirect URIs at https://127.0.0.1:PORT instead of on the AS's
+    /// own port, so that a manual login's redirect listener can take that port.
+    #[arg(long, value_name = "PORT")]
+    pub redirect_port: Option<u16>,
     /// Where to write target.yaml and the test PKI.
     #[arg(long, default_value = "reference-target")]
     pub dir: PathBuf,
@@ -351,6 +355,9 @@ fn run_with(args: RunArgs, runtime: &tokio::runtime::Runtime) -> Result<i32, Inp
             "a run that checks nothing cannot pass; widen the selection (see `fapi-harness list`)",
         )));
     }
+    // A person's login prompt shares stderr with the console; a redrawing progress bar would
+    // tear it apart, so a manual-login run shows plain lines.
+    let bar = std::io::stderr().is_terminal() && target.login.mode != LoginMode::Manual;
     let http = http::Http::new(&target, redactor.clone())?;
     let meta = run_meta(&loaded, &target, &selected, &args);
     let plan = Arc::new(loaded.plan);
@@ -366,7 +373,7 @@ fn run_with(args: RunArgs, runtime: &tokio::runtime::Runtime) -> Result<i32, Inp
     } else {
         Verbosity::Normal
     };
-    let mut console = Console::new(verbosity, std::io::stderr().is_terminal(), args.strict);
+    let mut console = Console::new(verbosity, bar, args.strict);
     if let Some(hint) = &args.slow_hint {
         console = console.slow_hint(hint);
     }
@@ -528,6 +535,7 @@ fn reference_command(args: ReferenceArgs) -> Result<i32, InputError> {
         rs_port: args.rs_port,
         login_form: args.login_form,
         dpop_nonce: args.dpop_nonce,
+        redirect_port: args.redirect_port,
         ..Default::default()
     };
     let server = start_reference(&runtime, opts)?;

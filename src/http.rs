@@ -19,7 +19,7 @@ use crate::target::Target;
 /// JSON members of a response whose values are bearer credentials: shown shortened everywhere.
 const BEARER_MEMBERS: &[&str] = &["access_token", "refresh_token", "device_code", "code"];
 /// Query parameters of a redirect whose values are bearer credentials.
-const BEARER_PARAMS: &[&str] = &["code", "access_token", "refresh_token"];
+pub const BEARER_PARAMS: &[&str] = &["code", "access_token", "refresh_token"];
 
 /// A request to send, built by the fapi client.
 #[derive(Debug, Clone)]

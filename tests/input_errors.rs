@@ -233,6 +233,25 @@ fn malformed_inputs_exit_2_with_located_hints() {
             vec!["holds no PEM certificate"],
         ),
         case(
+            "manual-listener-cert-alone",
+            GOOD_PLAN,
+            Some(format!(
+                "{good_target}login:\n  mode: manual\n  manual:\n    listener_cert: \"${{file:client.crt}}\"\n"
+            )),
+            vec![
+                "listener_cert and listener_key go together",
+                "target.yaml:12:20",
+            ],
+        ),
+        case(
+            "manual-listener-pair-mismatch",
+            GOOD_PLAN,
+            Some(format!(
+                "{good_target}login:\n  mode: manual\n  manual:\n    listener_cert: \"${{file:client.crt}}\"\n    listener_key: \"${{file:other.key}}\"\n"
+            )),
+            vec!["login.manual.listener_cert: certificate does not match its key"],
+        ),
+        case(
             "target-no-clients",
             GOOD_PLAN,
             Some("target: t\nissuer: https://as.example\nclients: []\n".into()),

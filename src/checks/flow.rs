@@ -102,6 +102,18 @@ fn flow<'a>(f: &Finding, obs: &'a Observations<'_>) -> Result<&'a FlowObs, Findi
         .ok_or_else(|| f.clone().inconclusive("the item ran no OAuth flow"))
 }
 
+/// Why no authorization response was observed, with the stage that stopped the flow (a login
+/// that timed out says so here, not only in the stage record).
+fn no_response(fl: &FlowObs) -> String {
+    match fl.stages.iter().find(|r| r.result != StageResult::Accepted) {
+        Some(r) => format!(
+            "no authorization response reached the redirect URI: {}",
+            describe(r)
+        ),
+        None => "no authorization response reached the redirect URI".to_owned(),
+    }
+}
+
 pub(super) fn describe(r: &StageRecord) -> String {
     match &r.result {
         StageResult::Accepted => format!("{} accepted", r.stage.as_str()),
@@ -323,7 +335,7 @@ pub fn iss_in_response(name: &str, obs: &Observations<'_>) -> Finding {
         Err(e) => return e,
     };
     let Some(params) = &fl.authz_response else {
-        return f.inconclusive("no authorization response reached the redirect URI");
+        return f.inconclusive(no_response(fl));
     };
     let f = f.on(fl.authz_exchange);
     match params.iter().find(|(k, _)| k == "iss") {

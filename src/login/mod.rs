@@ -5,19 +5,32 @@
 //! executor turns that into a stage result and the checks judge it.
 
 mod agent;
+mod manual;
 
 use std::sync::Arc;
 
 use crate::http::{Http, Recorder};
 use crate::target::{Login, LoginMode};
 
-/// What the journey needs to know about the target: which places end it.
+/// What the journey needs to know about the target (which places end it) and about the flow.
 pub struct Scene {
     /// Every redirect URI any client registered, plus the unregistered probe URI: landing there
     /// is the authorization response, and the driver never requests it.
     pub redirect_uris: Vec<url::Url>,
     /// The AS's own origins (issuer, authorization endpoint): redirects there are followed.
     pub as_origins: Vec<url::Url>,
+    /// Which flow the login is for.
+    pub purpose: Purpose,
+}
+
+/// Which flow the login is for: what a person is told, and how a captured response is matched.
+pub struct Purpose {
+    /// The item, its variant and the client, for the person's prompt.
+    pub label: String,
+    /// The redirect URI the request names: where the response is expected.
+    pub redirect_uri: Option<url::Url>,
+    /// The `state` the request carries, if any: a shared listener routes responses by it.
+    pub state: Option<String>,
 }
 
 /// The user agent's state for one flow: cookies the AS set during the journey.
@@ -31,6 +44,8 @@ pub struct Session {
 pub enum ResponseMode {
     Query,
     Fragment,
+    /// `response_mode=form_post`: a POST body sent by the user agent.
+    FormPost,
 }
 
 /// Where the journey ended.
@@ -69,15 +84,36 @@ pub struct Journey {
 /// The login drivers of one run, shared by every item.
 pub struct Drivers {
     login: Login,
+    /// Idle (no listener, no prompt) unless the mode is `manual`.
+    manual: manual::Manual,
 }
 
 impl Drivers {
     pub fn new(login: Login) -> Self {
-        Drivers { login }
+        Drivers {
+            manual: manual::Manual::new(&login),
+            login,
+        }
     }
 
     pub fn mode(&self) -> LoginMode {
         self.login.mode
+    }
+
+    /// Whether a login waits for a person; the item lends its job slot and stops its clock
+    /// meanwhile.
+    pub fn needs_person(&self) -> bool {
+        self.login.mode == LoginMode::Manual
+    }
+
+    /// How many logins the run needs at most, for the person's prompt.
+    pub fn expect_logins(&self, n: usize) {
+        self.manual.expect_logins(n);
+    }
+
+    /// At the end of the run: lets servers the drivers started finish what they are answering.
+    pub async fn finish(&self) {
+        self.manual.finish().await;
     }
 
     /// Takes the user agent from `start` (the authorization request) to wherever the AS lets it
@@ -94,7 +130,14 @@ impl Drivers {
             LoginMode::None | LoginMode::HttpForm => {
                 agent::journey(http, &self.login, start, scene, session, recorder)
             }
-            LoginMode::Browser | LoginMode::Manual => {
+            // The person's own time is bounded inside, after their turn in the queue came.
+            LoginMode::Manual => {
+                return self
+                    .manual
+                    .authorize(http.redactor(), start, scene, recorder)
+                    .await;
+            }
+            LoginMode::Browser => {
                 return Journey {
                     end: End::Stuck {
                         why: format!(

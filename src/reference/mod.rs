@@ -58,6 +58,9 @@ pub struct ReferenceOptions {
     pub dpop_nonce: bool,
     /// Password of the user `alice` on the login form; random by default.
     pub login_password: String,
+    /// Register the redirect URIs at `https://127.0.0.1:PORT` instead of on the AS's own port:
+    /// a port where a manual login's listener can receive the redirect.
+    pub redirect_port: Option<u16>,
 }
 
 impl Default for ReferenceOptions {
@@ -69,6 +72,7 @@ impl Default for ReferenceOptions {
             login_form: false,
             dpop_nonce: false,
             login_password: random_value(),
+            redirect_port: None,
         }
     }
 }
@@ -83,6 +87,7 @@ impl std::fmt::Debug for ReferenceOptions {
             .field("login_form", &self.login_form)
             .field("dpop_nonce", &self.dpop_nonce)
             .field("login_password", &crate::redact::REDACTED)
+            .field("redirect_port", &self.redirect_port)
             .finish()
     }
 }
@@ -138,7 +143,10 @@ pub async fn start(opts: ReferenceOptions) -> Result<ReferenceServer, ReferenceE
 
     // RSA key generation takes a noticeable slice of a second; keep it off the async workers.
     let expired = faults.on(Fault::TlsExpiredCertificate);
-    let base = issuer.clone();
+    let base = match opts.redirect_port {
+        Some(port) => format!("https://127.0.0.1:{port}"),
+        None => issuer.clone(),
+    };
     let (pki, key, clients) = tokio::task::spawn_blocking(move || -> Result<_, ReferenceError> {
         let pki = Pki::generate(expired).map_err(|e| ReferenceError::Crypto(e.to_string()))?;
         let key = AsKey::generate().map_err(ReferenceError::Crypto)?;

@@ -54,8 +54,9 @@ impl KeySpec {
     }
 }
 
-/// Makes the four reference clients. `base` is the AS origin (`https://127.0.0.1:PORT`); the
-/// redirect URIs point there because the harness reads them from `Location` and never follows.
+/// Makes the four reference clients. `base` is the origin of their redirect URIs: the AS's own
+/// (`https://127.0.0.1:PORT`), because the harness reads them from `Location` and never follows,
+/// or another loopback port where a manual login's listener receives the redirect.
 pub fn generate(pki: &Pki, base: &str) -> Result<Vec<RegisteredClient>, String> {
     let specs = [
         ("client-pkj-1", ClientAuth::PrivateKeyJwt, Some(KeySpec::Ec)),

@@ -603,11 +603,30 @@ pub async fn authorize_step(
     let scene = login::Scene {
         redirect_uris: registered,
         as_origins: origins.to_vec(),
+        purpose: login::Purpose {
+            label: format!(
+                "{} [{}], client {}",
+                state.key.id, state.key.variant, c.name
+            ),
+            redirect_uri: state
+                .flow
+                .redirect_uri
+                .as_deref()
+                .and_then(|u| url::Url::parse(u).ok()),
+            state: state.obs.sent_state.clone(),
+        },
     };
+    let person = ctx.login.needs_person();
+    if person {
+        state.slot.step_away();
+    }
     let journey = ctx
         .login
         .authorize(&ctx.http, url, &scene, &mut state.flow.session, recorder)
         .await;
+    if person {
+        state.slot.back().await;
+    }
     if let Some(seq) = journey.last_exchange {
         state.last_by_step.insert(StepKind::Authorize, seq);
     }

@@ -10,6 +10,7 @@ use super::RunContext;
 use super::cache::{DocKey, Fetched};
 use super::events::{Event, ItemKey};
 use super::flow::{self, FlowState};
+use super::slot::Slot;
 use crate::checks::{Document, Finding, FlowObs, MetadataObs, Observations};
 use crate::fapi::discovery::{document_from, metadata_url};
 use crate::fapi::step::{
@@ -28,6 +29,10 @@ pub(super) struct State {
     /// Whether any flow step ran, so flow checks know there is something to judge.
     pub flow_ran: bool,
     pub tls: Option<Vec<crate::fapi::tls_probe::HostReport>>,
+    /// The item and variant, for a person who logs in for it.
+    pub key: ItemKey,
+    /// Lent to another item while this one waits for a person.
+    pub slot: Arc<Slot>,
 }
 
 /// Runs the flow and the checks. A step that cannot proceed adds an inconclusive finding and ends
@@ -39,6 +44,7 @@ pub async fn execute(
     variant: &Variant,
     recorder: &Recorder,
     events: &UnboundedSender<Event>,
+    slot: Arc<Slot>,
 ) -> Vec<Finding> {
     let mut state = State {
         last_by_step: HashMap::new(),
@@ -51,6 +57,8 @@ pub async fn execute(
         },
         flow_ran: false,
         tls: None,
+        key: key.clone(),
+        slot,
     };
     let mut findings = Vec::new();
     for (index, step) in item.flow.iter().enumerate() {

@@ -6,6 +6,7 @@ pub mod events;
 mod flow;
 mod item;
 pub mod outcome;
+mod slot;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -194,6 +195,19 @@ pub async fn run(
         total: selected.units.len(),
     });
     let semaphore = Arc::new(Semaphore::new(opts.jobs.max(1)));
+    // For a person's prompt: "login 3 of at most 12" (a flow may stop before its login).
+    ctx.login.expect_logins(
+        selected
+            .units
+            .iter()
+            .map(|u| {
+                let flow = &plan.items[u.item].flow;
+                flow.iter()
+                    .filter(|s| matches!(s.value, crate::fapi::step::Step::Authorize(_)))
+                    .count()
+            })
+            .sum(),
+    );
     let mut set = JoinSet::new();
     let keys: Vec<(ItemKey, usize)> = selected
         .units
@@ -220,8 +234,7 @@ pub async fn run(
         let item_index = unit.item;
         let timeout = opts.item_timeout;
         set.spawn(async move {
-            // The semaphore is never closed, so acquiring cannot fail.
-            let _permit = sem.acquire_owned().await.expect("semaphore open");
+            let slot = Arc::new(slot::Slot::take(sem).await);
             let item = &plan.items[item_index];
             let _ = tx.send(Event::ItemStarted {
                 key: key.clone(),
@@ -232,12 +245,13 @@ pub async fn run(
             let (outcome, reason, mut findings) = if let Some(why) = missing_capability(item, &ctx.target) {
                 (Outcome::Skip, why, Vec::new())
             } else {
-                match tokio::time::timeout(timeout, item::execute(ctx.clone(), item, &key, &variant_full, &recorder, &tx)).await {
-                    Ok(findings) => {
+                let run = item::execute(ctx.clone(), item, &key, &variant_full, &recorder, &tx, slot.clone());
+                match slot::within(timeout, &slot, run).await {
+                    Some(findings) => {
                         let (o, r) = aggregate(item.level, &findings);
                         (o, r, findings)
                     }
-                    Err(_) => (
+                    None => (
                         Outcome::Error,
                         format!("item timed out after {} s (--item-timeout); evidence so far is attached", timeout.as_secs()),
                         Vec::new(),
@@ -300,6 +314,7 @@ pub async fn run(
         }
     }
     while set.join_next().await.is_some() {}
+    ctx.login.finish().await;
     sink(&Event::RunFinished {
         stats: stats.clone(),
         elapsed: started.elapsed(),

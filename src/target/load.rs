@@ -9,8 +9,8 @@ use serde_saphyr::Spanned;
 
 use super::interpolate::resolve;
 use super::keys::{parse_client_cert, parse_signing_key};
-use super::model::{LoginMode, RawClient, RawLogin, RawTarget, Text};
-use super::{Client, Login, LoginStep, ManualOptions, Resource, Target};
+use super::model::{LoginMode, RawClient, RawLogin, RawManual, RawTarget, Text};
+use super::{Client, ListenerIdentity, Login, LoginStep, ManualOptions, Resource, Target};
 use crate::error::{Diagnostic, InputError, read_input, yaml_diagnostic};
 use crate::plan::ClientAuth;
 use crate::redact::Redactor;
@@ -290,7 +290,42 @@ fn load_login(ctx: &mut Ctx<'_>, raw: &RawLogin) -> Login {
         manual: ManualOptions {
             listen: raw.manual.listen.unwrap_or(true),
             open: raw.manual.open,
+            listener_identity: load_listener_identity(ctx, &raw.manual),
         },
+    }
+}
+
+/// `manual.listener_cert` and `manual.listener_key`: both or neither, and one key pair.
+fn load_listener_identity(ctx: &mut Ctx<'_>, raw: &RawManual) -> Option<ListenerIdentity> {
+    match (&raw.listener_cert, &raw.listener_key) {
+        (None, None) => None,
+        (Some(cert), Some(key)) => {
+            // The key first: registered before any message about the pair can be written.
+            let key_pem = ctx.secret("login.manual.listener_key", key);
+            let cert_pem = ctx.text("login.manual.listener_cert", cert)?;
+            let key_pem = key_pem?;
+            match parse_client_cert(&cert_pem, &key_pem) {
+                Ok(_) => Some(ListenerIdentity { cert_pem, key_pem }),
+                Err(e) => {
+                    let d = ctx.at(
+                        cert,
+                        Diagnostic::new(format!("login.manual.listener_cert: {}", e.message))
+                            .hint("listener_cert and listener_key must be one key pair in PEM"),
+                    );
+                    ctx.problems.push(d);
+                    None
+                }
+            }
+        }
+        (Some(t), None) | (None, Some(t)) => {
+            let d = ctx.at(
+                t,
+                Diagnostic::new("login.manual: listener_cert and listener_key go together")
+                    .hint("give both (a certificate for the redirect URI's host and its key), or neither for a certificate made at run time"),
+            );
+            ctx.problems.push(d);
+            None
+        }
     }
 }
 

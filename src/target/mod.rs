@@ -104,6 +104,8 @@ pub struct ManualOptions {
     pub listen: bool,
     /// Open the authorization URL in the desktop's browser.
     pub open: bool,
+    /// The listener's certificate and key from the target; `None`: one is made at run time.
+    pub listener_identity: Option<ListenerIdentity>,
 }
 
 impl Default for ManualOptions {
@@ -111,7 +113,26 @@ impl Default for ManualOptions {
         ManualOptions {
             listen: true,
             open: false,
+            listener_identity: None,
         }
+    }
+}
+
+/// A certificate and its key, checked to belong together when the target loaded.
+#[derive(Clone)]
+pub struct ListenerIdentity {
+    pub cert_pem: String,
+    /// A registered secret.
+    pub key_pem: String,
+}
+
+/// The key never prints, even in debug output.
+impl std::fmt::Debug for ListenerIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ListenerIdentity")
+            .field("cert_pem", &self.cert_pem)
+            .field("key_pem", &crate::redact::REDACTED)
+            .finish()
     }
 }
 

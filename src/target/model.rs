@@ -162,6 +162,13 @@ pub struct RawManual {
     /// Open the authorization URL in the desktop's browser.
     #[serde(default)]
     pub open: bool,
+    /// Certificate (PEM) the listener presents instead of one made at run time, e.g. one from a
+    /// local CA the browser trusts, so that the browser does not warn.
+    #[serde(default)]
+    pub listener_cert: Option<Text>,
+    /// Its private key (PEM); a secret.
+    #[serde(default)]
+    pub listener_key: Option<Text>,
 }
 
 /// How the harness gets past the AS's login and consent pages (DESIGN.md, "The target format").
