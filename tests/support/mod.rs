@@ -307,6 +307,49 @@ impl TestAs {
     }
 }
 
+/// The JUnit schema reports are validated against (its header comment says where it comes from).
+pub fn junit_xsd() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/junit.xsd")
+}
+
+/// Lines of xmllint's complaint kept in a failure message; a broken report can yield thousands.
+const SCHEMA_ERROR_LINES: usize = 40;
+
+/// Validates a JUnit file against `tests/fixtures/junit.xsd` with xmllint (Debian package
+/// `libxml2-utils`). `Err` carries xmllint's complaint. A missing xmllint panics instead: a schema
+/// check that silently does not run would read as a pass.
+pub fn junit_schema_check(file: &Path) -> Result<(), String> {
+    let run = std::process::Command::new("xmllint")
+        .args(["--noout", "--nonet", "--schema"])
+        .arg(junit_xsd())
+        .arg(file)
+        .output();
+    let output = match run {
+        Ok(o) => o,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
+            "xmllint is not installed, so JUnit cannot be checked against its schema: \
+             install libxml2-utils (apt-get install libxml2-utils)"
+        ),
+        Err(e) => panic!("cannot run xmllint: {e}"),
+    };
+    if output.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().take(SCHEMA_ERROR_LINES).collect();
+    Err(lines.join("\n"))
+}
+
+/// Panics unless the JUnit file validates against the schema.
+pub fn assert_junit_schema_valid(file: &Path) {
+    if let Err(e) = junit_schema_check(file) {
+        panic!(
+            "{} does not validate against tests/fixtures/junit.xsd:\n{e}",
+            file.display()
+        );
+    }
+}
+
 /// The repository's FAPI 2.0 SP plan.
 pub fn fapi2_plan() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("test-plans/fapi2-security-profile.yaml")
