@@ -84,6 +84,14 @@ pub struct FlowObs {
     pub redirects: Vec<(u16, u32)>,
     pub par_response: Option<(Value, u16, u32)>,
     pub token_response: Option<(Value, u32)>,
+    /// The `client_id` of the client whose token request `token_response` answered.
+    pub token_client_id: Option<String>,
+    /// When `token_response` arrived, in Unix seconds on the server's clock (our clock shifted by
+    /// the offset learned from its `Date` header), so that the harness's own clock error does
+    /// not count against the ID token's `iat` and `exp`.
+    pub token_received_at: Option<i64>,
+    /// The `nonce` the last authorization request carried (pushed or in the front channel).
+    pub sent_nonce: Option<String>,
     /// Refresh tokens in order of issue, with the exchange that issued each.
     pub refresh_tokens: Vec<(String, u32)>,
     /// Whether a refresh was made with an older refresh token after rotation, and its answer.

@@ -6,6 +6,7 @@
 mod finding;
 pub mod flow;
 mod http;
+mod id_token;
 mod jwks;
 pub mod metadata;
 mod tls;
@@ -90,6 +91,15 @@ pub enum CheckSpec {
     ErrorChallenge(Of),
     /// PAR `expires_in` is below this many seconds (FAPI2-SP-5.3.2.2-12: under 600).
     ParExpiresInBelow(ParExpiresInBelow),
+    /// The token response's ID token is signed with a FAPI algorithm by the `jwks_uri` key its
+    /// `kid` names (OIDC-2-9, FAPI2-SP-5.4.1-1.2).
+    IdTokenSignature,
+    /// The ID token's iss, sub, aud, azp, exp and iat are valid (OIDC Core §3.1.3.7).
+    IdTokenClaims,
+    /// The ID token's nonce equals the one sent (OIDC-2-7).
+    IdTokenNonce,
+    /// The ID token's JOSE header has no `x5u` or `jku` (FAPI2-SP-5.4.2-2).
+    IdTokenNoX5uJku,
 }
 
 impl CheckSpec {
@@ -128,12 +138,17 @@ impl CheckSpec {
             CheckSpec::TlsCertificateValid => "tls_certificate_valid",
             CheckSpec::ErrorChallenge(_) => "error_challenge",
             CheckSpec::ParExpiresInBelow(_) => "par_expires_in_below",
+            CheckSpec::IdTokenSignature => "id_token_signature",
+            CheckSpec::IdTokenClaims => "id_token_claims",
+            CheckSpec::IdTokenNonce => "id_token_nonce",
+            CheckSpec::IdTokenNoX5uJku => "id_token_no_x5u_jku",
         }
     }
 
-    /// The step whose results this check reads; plan validation requires it earlier in the flow.
-    pub fn needs_step(&self) -> Option<StepKind> {
-        match self {
+    /// The steps whose results this check reads; plan validation requires them earlier in the
+    /// flow.
+    pub fn needs_steps(&self) -> Vec<StepKind> {
+        let one = match self {
             CheckSpec::StatusIs(s) => s.of,
             CheckSpec::ContentTypeJson(o) | CheckSpec::NoCors(o) | CheckSpec::ErrorChallenge(o) => {
                 o.of
@@ -163,9 +178,17 @@ impl CheckSpec {
             CheckSpec::IssInResponse | CheckSpec::StateEchoed | CheckSpec::RedirectStatus(_) => {
                 Some(StepKind::Authorize)
             }
-            CheckSpec::TokenSenderConstrained => Some(StepKind::Token),
+            CheckSpec::TokenSenderConstrained
+            | CheckSpec::IdTokenClaims
+            | CheckSpec::IdTokenNonce
+            | CheckSpec::IdTokenNoX5uJku => Some(StepKind::Token),
+            // The signature is checked against the JWK Set the flow fetched.
+            CheckSpec::IdTokenSignature => {
+                return vec![StepKind::FetchJwks, StepKind::Token];
+            }
             CheckSpec::Accepted(_) | CheckSpec::Rejected(_) => None,
-        }
+        };
+        one.into_iter().collect()
     }
 
     /// Whether the check judges an OAuth flow (needs at least one par/authorize/token/resource step).
@@ -233,6 +256,10 @@ impl CheckSpec {
             CheckSpec::StateEchoed => flow::state_echoed(name, obs),
             CheckSpec::RedirectStatus(r) => flow::redirect_status(name, obs, &r.allowed),
             CheckSpec::TokenSenderConstrained => flow::token_sender_constrained(name, obs),
+            CheckSpec::IdTokenSignature => id_token::signature(name, obs),
+            CheckSpec::IdTokenClaims => id_token::claims(name, obs),
+            CheckSpec::IdTokenNonce => id_token::nonce(name, obs),
+            CheckSpec::IdTokenNoX5uJku => id_token::no_x5u_jku(name, obs),
         }
     }
 }
@@ -432,6 +459,9 @@ pub const CITED: &[&str] = &[
     tls::REQ_CERTIFICATE,
     flow::REQ_PAR_EXPIRY,
     http::REQ_CHALLENGE,
+    id_token::REQ_SIGNED,
+    id_token::REQ_NONCE,
+    id_token::REQ_NO_KEY_URLS,
 ];
 
 #[cfg(test)]

@@ -166,6 +166,14 @@ fn header<'a>(r: &'a RawResponse, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
+/// The value of a request parameter, as sent.
+fn param(params: &[(String, String)], name: &str) -> Option<String> {
+    params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+}
+
 fn json_of(r: &RawResponse) -> Option<Value> {
     serde_json::from_slice(&r.body).ok()
 }
@@ -484,6 +492,7 @@ pub async fn par(
                 mutations,
             );
             form.retain(|(k, _)| k != "client_id");
+            st.obs.sent_nonce = param(&form, "nonce");
             form.extend(client_auth_params(ctx, st, c, mutations)?);
             Ok(form)
         },
@@ -553,6 +562,7 @@ pub async fn authorize_step(
             },
             mutations,
         );
+        state.obs.sent_nonce = param(&params, "nonce");
         url.query_pairs_mut().extend_pairs(params);
     }
     state.obs.sent_state = (!mutations.has(&Mutation::OmitState)).then(|| state.flow.state.clone());
@@ -784,6 +794,8 @@ pub async fn token(
             state.obs.refresh_tokens.push((rt.to_owned(), seq));
         }
         state.obs.token_response = Some((j, seq));
+        state.obs.token_client_id = Some(c.client_id.clone());
+        state.obs.token_received_at = Some(server_now(ctx));
     }
     record(state, Stage::Token, step, result, Some(seq));
     let rotated = grant == Grant::RefreshToken && state.flow.refresh_token != used_refresh_token;
