@@ -456,6 +456,109 @@ fn hostile_jwts_in_responses_are_decoded_or_skipped() {
     );
 }
 
+/// The ID token item, and the one variant it runs in here (it applies to `openid` only).
+const ID_TOKEN_ITEM: &str = "FAPI2-SP-5.3.2.3-p1";
+const OPENID_VARIANT: [&str; 6] = [
+    "--variant",
+    "client_auth=private_key_jwt",
+    "--variant",
+    "sender_constraint=dpop",
+    "--variant",
+    "openid=openid",
+];
+
+/// Claims a client would accept but for `nonce`, which the double cannot know in advance; the
+/// test judges the signature finding, which only the hostile part of each token decides.
+fn fair_claims(issuer: &str, extra: &str) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    format!(
+        r#"{{"iss":"{issuer}","sub":"alice","aud":"client-1","iat":{now},"exp":{},"nonce":"n"{extra}}}"#,
+        now + 300
+    )
+}
+
+#[test]
+fn hostile_id_tokens_fail_or_error_with_the_token_exchange_as_evidence() {
+    let double = TestAs::start();
+    let issuer = double.issuer.clone();
+    let claims = fair_claims(&issuer, "");
+    let junk_signature = URL_SAFE_NO_PAD.encode([7u8; 256]);
+    // (case, token, the outcome it must have)
+    let cases = [
+        (
+            "alg-none",
+            compact(r#"{"alg":"none","kid":"k1"}"#, &claims),
+            "FAIL",
+        ),
+        (
+            "huge-header",
+            compact(
+                &format!(
+                    r#"{{"alg":"ES256","kid":"k1","x":"{}"}}"#,
+                    "a".repeat(200 * 1024)
+                ),
+                &claims,
+            ),
+            "ERROR",
+        ),
+        (
+            "bogus-kid",
+            format!(
+                "{}{junk_signature}",
+                compact(
+                    r#"{"alg":"ES256","kid":"no-such-key\u0000../../etc/passwd<script>"}"#,
+                    &claims
+                )
+            ),
+            "FAIL",
+        ),
+        (
+            "nested-10000-deep",
+            compact(
+                r#"{"alg":"ES256","kid":"k1"}"#,
+                &fair_claims(
+                    &issuer,
+                    &format!(r#","x":{}{}"#, "[".repeat(10_000), "]".repeat(10_000)),
+                ),
+            ),
+            "ERROR",
+        ),
+    ];
+    let target = double.target("");
+    for (name, token, outcome) in cases {
+        double.set(|b| b.id_token = Some(token));
+        let out = out_dir(&double, name);
+        let mut args = vec!["--only", ID_TOKEN_ITEM];
+        args.extend_from_slice(&OPENID_VARIANT);
+        let report = run_checked(&target, &out, &args);
+        let r = assert_error_or_fail_with_evidence(&report, ID_TOKEN_ITEM);
+        assert_eq!(r["outcome"], outcome, "{name}: {}", r["reason"]);
+        let token_seq = r["exchanges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| {
+                e["label"]
+                    .as_str()
+                    .is_some_and(|l| l.starts_with("token request"))
+            })
+            .map(|e| e["seq"].clone())
+            .unwrap_or_else(|| panic!("{name}: no token exchange in the evidence"));
+        let judged = r["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["check"] == "id_token_signature" && f["status"] != "held");
+        assert!(
+            judged.is_some_and(|f| f["exchange"] == token_seq),
+            "{name}: the signature finding does not cite the token exchange: {r}"
+        );
+    }
+}
+
 fn broken_transport(how: RawTcp) -> Value {
     let double = TestAs::start();
     let port = support::start_raw_tcp(&double, how);

@@ -35,6 +35,13 @@ pub struct Behavior {
     pub discovery_raw: Option<RawBody>,
     /// The authorization endpoint answers 302 to this location instead of its error page.
     pub authorize_redirect: Option<String>,
+    /// When set, the double completes a code flow and issues this ID token: PAR answers 201,
+    /// the authorization endpoint redirects (303) to the pushed `redirect_uri` with a code, the
+    /// pushed `state` and `iss`, and the token endpoint answers 200 with an access token and
+    /// this `id_token`. It checks nothing it receives. Unset, PAR and the token endpoint are 404.
+    pub id_token: Option<String>,
+    /// The parameters of the last pushed authorization request.
+    pub pushed: Vec<(String, String)>,
 }
 
 /// A misbehaving response body, for the hostile-target tests.
@@ -122,6 +129,8 @@ fn conformant(issuer: &str) -> Behavior {
         delay: Duration::ZERO,
         discovery_raw: None,
         authorize_redirect: None,
+        id_token: None,
+        pushed: Vec::new(),
     }
 }
 
@@ -181,8 +190,62 @@ async fn jwks(State(s): State<Arc<Mutex<Behavior>>>, h: HeaderMap) -> Response {
     json_resp(&b, &b.jwks, &h)
 }
 
-async fn authorize(State(s): State<Arc<Mutex<Behavior>>>, h: HeaderMap) -> Response {
+/// The request URI PAR hands out; the double serves one flow at a time.
+const REQUEST_URI: &str = "urn:ietf:params:oauth:request_uri:test-double";
+
+async fn par(State(s): State<Arc<Mutex<Behavior>>>, h: HeaderMap, body: String) -> Response {
+    let mut b = s.lock().unwrap();
+    if b.id_token.is_none() {
+        return (StatusCode::NOT_FOUND, "not found").into_response();
+    }
+    b.pushed = url::form_urlencoded::parse(body.as_bytes())
+        .into_owned()
+        .collect();
+    let created = json!({"request_uri": REQUEST_URI, "expires_in": 60});
+    let mut resp = json_resp(&b, &created, &h);
+    *resp.status_mut() = StatusCode::CREATED;
+    resp
+}
+
+/// Where the authorization endpoint sends the user agent in a completed flow.
+fn code_redirect(b: &Behavior, issuer: &str) -> Option<String> {
+    let pushed = |k: &str| {
+        b.pushed
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+    };
+    let mut to = url::Url::parse(pushed("redirect_uri")?).ok()?;
+    to.query_pairs_mut()
+        .append_pair("code", "test-double-code")
+        .append_pair("state", pushed("state").unwrap_or(""))
+        .append_pair("iss", issuer);
+    Some(to.into())
+}
+
+async fn token(State(s): State<Arc<Mutex<Behavior>>>, h: HeaderMap) -> Response {
     let b = s.lock().unwrap().clone();
+    let Some(id_token) = &b.id_token else {
+        return (StatusCode::NOT_FOUND, "not found").into_response();
+    };
+    let tokens = json!({"access_token": "test-double-access-token", "token_type": "DPoP",
+        "expires_in": 60, "id_token": id_token});
+    json_resp(&b, &tokens, &h)
+}
+
+async fn authorize(
+    State(s): State<Arc<Mutex<Behavior>>>,
+    h: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
+    let b = s.lock().unwrap().clone();
+    let issuer = b.metadata["issuer"].as_str().unwrap_or_default().to_owned();
+    let pushed_flow =
+        b.id_token.is_some() && uri.query().is_some_and(|q| q.contains("request_uri="));
+    if let (true, Some(to)) = (pushed_flow, code_redirect(&b, &issuer)) {
+        let resp = (StatusCode::SEE_OTHER, [("location", to)]).into_response();
+        return with_headers(&b, resp, &h);
+    }
     if let Some(to) = &b.authorize_redirect {
         let resp = (StatusCode::FOUND, [("location", to.as_str())]).into_response();
         return with_headers(&b, resp, &h);
@@ -243,6 +306,8 @@ impl TestAs {
             .route("/.well-known/oauth-authorization-server", get(metadata))
             .route("/jwks", get(jwks))
             .route("/authorize", any(authorize))
+            .route("/par", axum::routing::post(par))
+            .route("/token", axum::routing::post(token))
             .route("/hostile", any(hostile))
             .with_state(behavior.clone());
 
