@@ -9,12 +9,13 @@
 
 use serde_json::{Map, Value};
 
-use super::{Finding, FlowObs, Observations, jwks};
+use super::{Finding, FlowObs, Observations, Stage, StageResult, flow, jwks};
 use crate::fapi::jose::{self, Jws, JwsError};
 
 pub const REQ_SIGNED: &str = "OIDC-2-9";
 pub const REQ_NONCE: &str = "OIDC-2-7";
 pub const REQ_NO_KEY_URLS: &str = "FAPI2-SP-5.4.2-2";
+pub const REQ_USERINFO_SUB: &str = "OIDC-5.3.2-1";
 
 /// Clock skew tolerated for `exp` and for `iat` in the future: the bound FAPI 2.0 sets for JWTs
 /// an authorization server receives (FAPI2-SP-5.3.2.1-13). Times are on the server's clock.
@@ -325,6 +326,59 @@ pub fn no_x5u_jku(name: &str, obs: &Observations<'_>) -> Finding {
     }
 }
 
+/// OIDC-5.3.2-1: the userinfo response's `sub` equals the ID token's. FAPI2-SP-5.3.2.3 asks it
+/// only of an AS that offers userinfo; without a `userinfo_endpoint` it does not apply.
+pub fn userinfo_sub(name: &str, obs: &Observations<'_>) -> Finding {
+    let f = Finding::new(name).requirement(REQ_USERINFO_SUB);
+    let Some(fl) = obs.flow else {
+        return f.inconclusive("the item ran no OAuth flow");
+    };
+    match fl.userinfo_offered {
+        None => return f.inconclusive("no userinfo request was made"),
+        Some(false) => return f.not_applicable("the metadata offers no userinfo_endpoint"),
+        Some(true) => {}
+    }
+    if let Some(r) = fl
+        .stages
+        .iter()
+        .find(|r| r.stage == Stage::Userinfo && r.result != StageResult::Accepted)
+    {
+        let f = f.on(r.exchange).evidence("actual", flow::describe(r));
+        return match r.result {
+            StageResult::Rejected { .. } => f.violated(format!(
+                "userinfo refused the access token of a correct flow (OIDC Core §5.3): {}",
+                flow::describe(r)
+            )),
+            _ => f.inconclusive(flow::describe(r)),
+        };
+    }
+    let Some((json, seq)) = &fl.userinfo_response else {
+        return f.inconclusive(
+            "no JSON userinfo response (a signed or encrypted one is not read), or no userinfo stage ran",
+        );
+    };
+    let (jws, _, _) = match id_token(&f, obs, Finding::inconclusive) {
+        Ok(x) => x,
+        Err(e) => return e,
+    };
+    let f = f.on(Some(*seq));
+    let Some(id_sub) = jws.claims.get("sub").and_then(Value::as_str) else {
+        return f.inconclusive("the ID token has no sub to compare with");
+    };
+    let f = f.evidence("expected", quoted(id_sub));
+    match json.get("sub") {
+        Some(Value::String(sub)) if sub == id_sub => f
+            .evidence("actual", quoted(sub))
+            .held("userinfo sub equals the ID token's"),
+        Some(v) => f
+            .evidence("actual", shown(v))
+            .violated("the userinfo sub differs from the ID token's"),
+        None => f
+            .evidence("actual", "(absent)")
+            .violated("the userinfo response has no sub"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use base64::Engine;
@@ -554,6 +608,44 @@ mod tests {
         }
         let nothing = observe(Parts::default(), |o| claims("t", o));
         assert_eq!(nothing.status, Inconclusive);
+    }
+
+    #[test]
+    fn userinfo_sub_must_be_the_id_tokens_where_userinfo_is_offered() {
+        let k = key("k1");
+        let with_userinfo = |offered: Option<bool>, body: Option<Value>, result: StageResult| {
+            let mut fl = flow_with(json!({"id_token": token_with(&k, |_| {})}));
+            fl.userinfo_offered = offered;
+            fl.userinfo_response = body.map(|b| (b, 9));
+            fl.stages.push(super::super::StageRecord {
+                stage: Stage::Userinfo,
+                step: 3,
+                under_test: false,
+                result,
+                exchange: Some(9),
+            });
+            judge_flow(userinfo_sub, fl, jwks(&[&k]))
+        };
+        let ok = StageResult::Accepted;
+        let f = with_userinfo(Some(true), Some(json!({"sub": "alice"})), ok.clone());
+        assert_eq!((f.status, f.exchange), (Held, Some(9)));
+        let other = with_userinfo(Some(true), Some(json!({"sub": "bob"})), ok.clone());
+        assert_eq!(other.status, Violated);
+        let none = with_userinfo(Some(true), Some(json!({"name": "x"})), ok.clone());
+        assert_eq!(none.status, Violated);
+        let refused = StageResult::Rejected {
+            status: Some(401),
+            error: Some("invalid_token".into()),
+            how: "WWW-Authenticate error".into(),
+            iss_ok: None,
+            well_formed: true,
+        };
+        assert_eq!(with_userinfo(Some(true), None, refused).status, Violated);
+        assert_eq!(
+            with_userinfo(Some(false), None, ok.clone()).status,
+            NotApplicable
+        );
+        assert_eq!(with_userinfo(None, None, ok).status, Inconclusive);
     }
 
     #[test]

@@ -100,6 +100,8 @@ pub enum CheckSpec {
     IdTokenNonce,
     /// The ID token's JOSE header has no `x5u` or `jku` (FAPI2-SP-5.4.2-2).
     IdTokenNoX5uJku,
+    /// The userinfo `sub` equals the ID token's, if the AS offers userinfo (OIDC-5.3.2-1).
+    UserinfoSubMatches,
 }
 
 impl CheckSpec {
@@ -142,6 +144,7 @@ impl CheckSpec {
             CheckSpec::IdTokenClaims => "id_token_claims",
             CheckSpec::IdTokenNonce => "id_token_nonce",
             CheckSpec::IdTokenNoX5uJku => "id_token_no_x5u_jku",
+            CheckSpec::UserinfoSubMatches => "userinfo_sub_matches",
         }
     }
 
@@ -186,6 +189,7 @@ impl CheckSpec {
             CheckSpec::IdTokenSignature => {
                 return vec![StepKind::FetchJwks, StepKind::Token];
             }
+            CheckSpec::UserinfoSubMatches => return vec![StepKind::Token, StepKind::Userinfo],
             CheckSpec::Accepted(_) | CheckSpec::Rejected(_) => None,
         };
         one.into_iter().collect()
@@ -260,6 +264,7 @@ impl CheckSpec {
             CheckSpec::IdTokenClaims => id_token::claims(name, obs),
             CheckSpec::IdTokenNonce => id_token::nonce(name, obs),
             CheckSpec::IdTokenNoX5uJku => id_token::no_x5u_jku(name, obs),
+            CheckSpec::UserinfoSubMatches => id_token::userinfo_sub(name, obs),
         }
     }
 }
@@ -462,6 +467,7 @@ pub const CITED: &[&str] = &[
     id_token::REQ_SIGNED,
     id_token::REQ_NONCE,
     id_token::REQ_NO_KEY_URLS,
+    id_token::REQ_USERINFO_SUB,
 ];
 
 #[cfg(test)]

@@ -132,6 +132,8 @@ pub enum Fault {
     IdTokenWrongNonce,
     /// ID token headers point at the JWK Set with `jku`.
     IdTokenJkuHeader,
+    /// Userinfo answers with another `sub` than the ID token's.
+    UserinfoOtherSub,
 }
 
 /// Why a fault name was refused; lists the known names so the user can pick one.
@@ -206,6 +208,7 @@ impl Fault {
         Fault::IdTokenExpired,
         Fault::IdTokenWrongNonce,
         Fault::IdTokenJkuHeader,
+        Fault::UserinfoOtherSub,
     ];
 
     /// The kebab-case name used on the command line and in plans.
@@ -469,6 +472,10 @@ impl Fault {
             Fault::IdTokenJkuHeader => (
                 "id-token-jku-header",
                 "ID token headers point at the JWK Set with jku (FAPI2-SP-5.4.2-2)",
+            ),
+            Fault::UserinfoOtherSub => (
+                "userinfo-other-sub",
+                "userinfo names a pairwise sub where the ID token has the public one (OIDC-5.3.2-1)",
             ),
         }
     }

@@ -1339,6 +1339,15 @@ async fn misbehaves(t: &T, fault: Fault) -> bool {
             .is_some_and(|exp| exp < t.now()),
         Fault::IdTokenWrongNonce => id_token(t).await.claim_str("nonce") != Some("n-1"),
         Fault::IdTokenJkuHeader => id_token(t).await.header_str("jku").is_some(),
+        Fault::UserinfoOtherSub => {
+            let mtls = t.client("client-mtls-1");
+            let tokens = t.tokens(mtls, None).await;
+            let req = t
+                .http(Some(&mtls.cert))
+                .get(t.url("/userinfo"))
+                .bearer_auth(&tokens.access);
+            t.send(req).await.body["sub"] != "alice"
+        }
     }
 }
 

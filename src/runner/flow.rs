@@ -829,6 +829,15 @@ pub async fn token(
     Ok(())
 }
 
+/// Where a request with the access token goes: the target's resource, or the AS's userinfo.
+struct Protected {
+    stage: Stage,
+    kind: StepKind,
+    label: &'static str,
+    method: reqwest::Method,
+    url: url::Url,
+}
+
 pub async fn resource(
     ctx: &Arc<RunContext>,
     state: &mut State,
@@ -837,19 +846,72 @@ pub async fn resource(
     mutations: &[Mutation],
     recorder: &Recorder,
 ) -> Result<(), String> {
-    let variant = state.flow.variant.clone();
-    let c = client(ctx, &variant, role)?;
     let res = ctx
         .target
         .resources
         .first()
         .ok_or("the target has no resources")?;
+    let target = Protected {
+        stage: Stage::Resource,
+        kind: StepKind::Resource,
+        label: "protected resource request",
+        method: reqwest::Method::from_bytes(res.method.as_bytes()).map_err(|e| e.to_string())?,
+        url: res.url.clone(),
+    };
+    protected_request(ctx, state, step, role, mutations, recorder, target).await?;
+    Ok(())
+}
+
+/// Calls the userinfo endpoint with the access token (OIDC Core §5.3), if the AS offers one:
+/// without `userinfo_endpoint` in the metadata there is nothing to call, which is no refusal.
+pub async fn userinfo(
+    ctx: &Arc<RunContext>,
+    state: &mut State,
+    step: usize,
+    role: ClientRole,
+    mutations: &[Mutation],
+    recorder: &Recorder,
+) -> Result<(), String> {
+    let variant = state.flow.variant.clone();
+    let with_cert = uses_cert(client(ctx, &variant, role)?, &variant);
+    if metadata_str(state, "userinfo_endpoint").is_none() {
+        state.obs.userinfo_offered = Some(false);
+        return Ok(());
+    }
+    state.obs.userinfo_offered = Some(true);
+    let target = Protected {
+        stage: Stage::Userinfo,
+        kind: StepKind::Userinfo,
+        label: "userinfo request",
+        method: reqwest::Method::GET,
+        url: endpoint(state, "userinfo_endpoint", with_cert)?,
+    };
+    let (seq, raw) = protected_request(ctx, state, step, role, mutations, recorder, target).await?;
+    if let Some(r) = raw.filter(|r| (200..300).contains(&r.status)) {
+        state.obs.userinfo_response = json_of(&r).map(|j| (j, seq));
+    }
+    Ok(())
+}
+
+/// Sends a request with the access token as the variant's sender constraint asks, retrying once
+/// when the server asks for a DPoP nonce, and records the stage. Returns the exchange and response.
+async fn protected_request(
+    ctx: &Arc<RunContext>,
+    state: &mut State,
+    step: usize,
+    role: ClientRole,
+    mutations: &[Mutation],
+    recorder: &Recorder,
+    target: Protected,
+) -> Result<(u32, Option<RawResponse>), String> {
+    let variant = state.flow.variant.clone();
+    let c = client(ctx, &variant, role)?;
     let at = state
         .flow
         .access_token
         .clone()
         .ok_or("no access token: the flow has no successful token step")?;
-    let method = reqwest::Method::from_bytes(res.method.as_bytes()).map_err(|e| e.to_string())?;
+    let method = target.method;
     let dpop_on = variant.sender_constraint == Some(SenderConstraint::Dpop);
     let cert_holder = if mutations.has(&Mutation::NoClientCert) {
         None
@@ -860,7 +922,7 @@ pub async fn resource(
     };
     let mut attempt = 0;
     loop {
-        let mut url = res.url.clone();
+        let mut url = target.url.clone();
         let mut headers = vec![("x-fapi-interaction-id".to_owned(), interaction_id())];
         if mutations.has(&Mutation::AccessTokenInQuery) {
             url.query_pairs_mut().append_pair("access_token", &at);
@@ -869,14 +931,21 @@ pub async fn resource(
             if !mutations.has(&Mutation::OmitDpopProof) {
                 headers.push((
                     "DPoP".into(),
-                    proof(ctx, state, method.as_str(), &res.url, Some(&at), mutations)?,
+                    proof(
+                        ctx,
+                        state,
+                        method.as_str(),
+                        &target.url,
+                        Some(&at),
+                        mutations,
+                    )?,
                 ));
             }
         } else {
             headers.push(("Authorization".into(), format!("Bearer {at}")));
         }
         let spec = RequestSpec {
-            label: "protected resource request".into(),
+            label: target.label.into(),
             method: method.clone(),
             url: url.clone(),
             headers,
@@ -887,13 +956,13 @@ pub async fn resource(
         if let Some(r) = &raw
             && dpop_on
             && attempt == 1
-            && wants_nonce(ctx, &res.url, r)
+            && wants_nonce(ctx, &target.url, r)
         {
             continue;
         }
-        state.last_by_step.insert(StepKind::Resource, seq);
+        state.last_by_step.insert(target.kind, seq);
         let result = match &raw {
-            None => StageResult::Undetermined("no response from the resource server".into()),
+            None => StageResult::Undetermined(format!("no response to the {}", target.label)),
             Some(r) if (200..300).contains(&r.status) => StageResult::Accepted,
             Some(r) => {
                 let www = header(r, "www-authenticate").map(str::to_owned);
@@ -915,8 +984,8 @@ pub async fn resource(
                 }
             }
         };
-        record(state, Stage::Resource, step, result, Some(seq));
-        return Ok(());
+        record(state, target.stage, step, result, Some(seq));
+        return Ok((seq, raw));
     }
 }
 
