@@ -38,7 +38,8 @@ pub struct Behavior {
     /// When set, the double completes a code flow and issues this ID token: PAR answers 201,
     /// the authorization endpoint redirects (303) to the pushed `redirect_uri` with a code, the
     /// pushed `state` and `iss`, and the token endpoint answers 200 with an access token and
-    /// this `id_token`. It checks nothing it receives. Unset, PAR and the token endpoint are 404.
+    /// this `id_token`. It checks nothing it receives. Unset, PAR refuses every push
+    /// (400 `invalid_request`) and the token endpoint is 404.
     pub id_token: Option<String>,
     /// The parameters of the last pushed authorization request.
     pub pushed: Vec<(String, String)>,
@@ -193,10 +194,12 @@ async fn jwks(State(s): State<Arc<Mutex<Behavior>>>, h: HeaderMap) -> Response {
 /// The request URI PAR hands out; the double serves one flow at a time.
 const REQUEST_URI: &str = "urn:ietf:params:oauth:request_uri:test-double";
 
+/// PAR, POST only, so that other methods get axum's 405 (RFC 9126 §2.3).
 async fn par(State(s): State<Arc<Mutex<Behavior>>>, h: HeaderMap, body: String) -> Response {
     let mut b = s.lock().unwrap();
     if b.id_token.is_none() {
-        return (StatusCode::NOT_FOUND, "not found").into_response();
+        let refusal = axum::Json(json!({"error": "invalid_request"}));
+        return (StatusCode::BAD_REQUEST, refusal).into_response();
     }
     b.pushed = url::form_urlencoded::parse(body.as_bytes())
         .into_owned()
