@@ -1,7 +1,8 @@
 //! End to end: a target that misbehaves on purpose (huge or endless bodies, malformed documents,
 //! redirect loops, hostile JWTs, broken transports, markup injection) never makes the binary
 //! panic or hang, ends the affected item as ERROR or FAIL with evidence, and leaves JUnit
-//! well-formed and the HTML report inert.
+//! well-formed and valid against the JUnit schema (tests/fixtures/junit.xsd), and the HTML report
+//! inert.
 
 mod support;
 
@@ -51,7 +52,7 @@ fn run_checked(target: &Path, out: &Path, args: &[&str]) -> Value {
         "the run took {elapsed:?}, beyond the wall bound"
     );
     assert!(report.is_object(), "report.json is missing or not JSON");
-    assert_junit_well_formed(out);
+    assert_junit_valid(out);
     assert_html_inert(out);
     report
 }
@@ -79,7 +80,9 @@ fn assert_error_or_fail_with_evidence<'a>(report: &'a Value, id: &str) -> &'a Va
     r
 }
 
-fn assert_junit_well_formed(out: &Path) {
+/// JUnit parses, names every test case and validates against the JUnit schema.
+fn assert_junit_valid(out: &Path) {
+    support::assert_junit_schema_valid(&out.join("junit.xml"));
     let junit = std::fs::read_to_string(out.join("junit.xml")).unwrap();
     let doc = roxmltree::Document::parse(&junit)
         .unwrap_or_else(|e| panic!("JUnit is not well-formed: {e}"));
@@ -92,6 +95,45 @@ fn assert_junit_well_formed(out: &Path) {
         assert!(
             c.attribute("name").is_some_and(|n| !n.is_empty()),
             "a testcase has no name"
+        );
+    }
+}
+
+/// The schema check would pass vacuously if it accepted anything: it must accept the JUnit the
+/// writer produces (its snapshot) and reject documents that break the schema.
+#[test]
+fn the_junit_schema_check_accepts_the_writer_and_rejects_invalid_documents() {
+    let dir = tempfile::tempdir().unwrap();
+    let snapshot = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(
+        "src/report/snapshots/fapi_harness__report__junit__tests__snapshot_of_a_small_run.snap",
+    ))
+    .unwrap();
+    // The snapshot file is insta's header, a `---` line, then the document.
+    let (_, xml) = snapshot.split_once("\n---\n").unwrap();
+    let good = dir.path().join("good.xml");
+    std::fs::write(&good, xml).unwrap();
+    support::assert_junit_schema_valid(&good);
+
+    let suite = |body: &str| {
+        format!(
+            r#"<testsuites><testsuite name="s" tests="1" failures="0" errors="0">{body}</testsuite></testsuites>"#
+        )
+    };
+    let invalid = [
+        ("a test case without a name", suite(r#"<testcase classname="c"/>"#)),
+        ("a count that is no number", r#"<testsuites><testsuite name="s" tests="many" failures="0" errors="0"/></testsuites>"#.to_owned()),
+        ("a failure after the output", suite(r#"<testcase name="a"><system-out>x</system-out><failure/></testcase>"#)),
+        ("both a failure and an error", suite(r#"<testcase name="a"><failure/><error/></testcase>"#)),
+        ("an unknown element", suite(r#"<testcase name="a"><script>alert(1)</script></testcase>"#)),
+        ("an element that is no document root", r#"<property name="a" value="b"/>"#.to_owned()),
+        ("a document that is not well-formed", suite(r#"<testcase name="a">"#)),
+    ];
+    for (what, xml) in invalid {
+        let path = dir.path().join("bad.xml");
+        std::fs::write(&path, xml).unwrap();
+        assert!(
+            support::junit_schema_check(&path).is_err(),
+            "the schema check accepted {what}"
         );
     }
 }
@@ -412,6 +454,109 @@ fn hostile_jwts_in_responses_are_decoded_or_skipped() {
         !subs.contains(&"big-header") && !subs.contains(&"deep"),
         "oversized and deeply nested tokens are skipped: {subs:?}"
     );
+}
+
+/// The ID token item, and the one variant it runs in here (it applies to `openid` only).
+const ID_TOKEN_ITEM: &str = "FAPI2-SP-5.3.2.3-p1";
+const OPENID_VARIANT: [&str; 6] = [
+    "--variant",
+    "client_auth=private_key_jwt",
+    "--variant",
+    "sender_constraint=dpop",
+    "--variant",
+    "openid=openid",
+];
+
+/// Claims a client would accept but for `nonce`, which the double cannot know in advance; the
+/// test judges the signature finding, which only the hostile part of each token decides.
+fn fair_claims(issuer: &str, extra: &str) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    format!(
+        r#"{{"iss":"{issuer}","sub":"alice","aud":"client-1","iat":{now},"exp":{},"nonce":"n"{extra}}}"#,
+        now + 300
+    )
+}
+
+#[test]
+fn hostile_id_tokens_fail_or_error_with_the_token_exchange_as_evidence() {
+    let double = TestAs::start();
+    let issuer = double.issuer.clone();
+    let claims = fair_claims(&issuer, "");
+    let junk_signature = URL_SAFE_NO_PAD.encode([7u8; 256]);
+    // (case, token, the outcome it must have)
+    let cases = [
+        (
+            "alg-none",
+            compact(r#"{"alg":"none","kid":"k1"}"#, &claims),
+            "FAIL",
+        ),
+        (
+            "huge-header",
+            compact(
+                &format!(
+                    r#"{{"alg":"ES256","kid":"k1","x":"{}"}}"#,
+                    "a".repeat(200 * 1024)
+                ),
+                &claims,
+            ),
+            "ERROR",
+        ),
+        (
+            "bogus-kid",
+            format!(
+                "{}{junk_signature}",
+                compact(
+                    r#"{"alg":"ES256","kid":"no-such-key\u0000../../etc/passwd<script>"}"#,
+                    &claims
+                )
+            ),
+            "FAIL",
+        ),
+        (
+            "nested-10000-deep",
+            compact(
+                r#"{"alg":"ES256","kid":"k1"}"#,
+                &fair_claims(
+                    &issuer,
+                    &format!(r#","x":{}{}"#, "[".repeat(10_000), "]".repeat(10_000)),
+                ),
+            ),
+            "ERROR",
+        ),
+    ];
+    let target = double.target("");
+    for (name, token, outcome) in cases {
+        double.set(|b| b.id_token = Some(token));
+        let out = out_dir(&double, name);
+        let mut args = vec!["--only", ID_TOKEN_ITEM];
+        args.extend_from_slice(&OPENID_VARIANT);
+        let report = run_checked(&target, &out, &args);
+        let r = assert_error_or_fail_with_evidence(&report, ID_TOKEN_ITEM);
+        assert_eq!(r["outcome"], outcome, "{name}: {}", r["reason"]);
+        let token_seq = r["exchanges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| {
+                e["label"]
+                    .as_str()
+                    .is_some_and(|l| l.starts_with("token request"))
+            })
+            .map(|e| e["seq"].clone())
+            .unwrap_or_else(|| panic!("{name}: no token exchange in the evidence"));
+        let judged = r["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["check"] == "id_token_signature" && f["status"] != "held");
+        assert!(
+            judged.is_some_and(|f| f["exchange"] == token_seq),
+            "{name}: the signature finding does not cite the token exchange: {r}"
+        );
+    }
 }
 
 fn broken_transport(how: RawTcp) -> Value {

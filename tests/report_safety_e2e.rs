@@ -1,5 +1,5 @@
 //! End to end: secrets never reach any output, and hostile server content leaves JUnit
-//! well-formed and HTML inert.
+//! well-formed and valid against the JUnit schema, and HTML inert.
 
 mod support;
 
@@ -103,6 +103,7 @@ fn hostile_content_keeps_junit_well_formed_and_html_inert() {
     );
     assert_eq!(code, 1, "{stderr}");
 
+    support::assert_junit_schema_valid(&out.join("junit.xml"));
     let junit = std::fs::read_to_string(out.join("junit.xml")).unwrap();
     let doc = roxmltree::Document::parse(&junit)
         .unwrap_or_else(|e| panic!("JUnit is not well-formed: {e}"));

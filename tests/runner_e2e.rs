@@ -221,3 +221,41 @@ fn explain_shows_requirement_and_items() {
     assert_eq!(unknown.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("did you mean"));
 }
+
+/// FAPI2-SP-5.3.2.3 asks for the userinfo `sub` comparison only where userinfo is offered: against
+/// an AS whose metadata has no `userinfo_endpoint`, the item SKIPs with that reason after a
+/// completed flow.
+#[test]
+fn the_userinfo_item_skips_when_the_as_offers_no_userinfo() {
+    let double = TestAs::start();
+    double.set(|b| b.id_token = Some("not-judged-here".into()));
+    let id = "FAPI2-SP-5.3.2.3-p1/userinfo";
+    let (code, stderr, report) = run(
+        &support::fapi2_plan(),
+        &double.target(""),
+        &double.path("out"),
+        &[
+            "--only",
+            id,
+            "--variant",
+            "client_auth=private_key_jwt",
+            "--variant",
+            "sender_constraint=dpop",
+            "--variant",
+            "openid=openid",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let r = &report["results"][0];
+    assert_eq!(
+        (r["key"]["id"].as_str(), r["outcome"].as_str()),
+        (Some(id), Some("SKIP")),
+        "{r}"
+    );
+    assert!(
+        r["reason"]
+            .as_str()
+            .is_some_and(|s| s.contains("no userinfo_endpoint")),
+        "{r}"
+    );
+}

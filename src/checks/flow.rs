@@ -23,6 +23,7 @@ pub enum Stage {
     Par,
     Authorization,
     Token,
+    Userinfo,
     Resource,
 }
 
@@ -32,6 +33,7 @@ impl Stage {
             Stage::Par => "par",
             Stage::Authorization => "authorization",
             Stage::Token => "token",
+            Stage::Userinfo => "userinfo",
             Stage::Resource => "resource",
         }
     }
@@ -84,6 +86,18 @@ pub struct FlowObs {
     pub redirects: Vec<(u16, u32)>,
     pub par_response: Option<(Value, u16, u32)>,
     pub token_response: Option<(Value, u32)>,
+    /// The `client_id` of the client whose token request `token_response` answered.
+    pub token_client_id: Option<String>,
+    /// When `token_response` arrived, in Unix seconds on the server's clock (our clock shifted by
+    /// the offset learned from its `Date` header), so that the harness's own clock error does
+    /// not count against the ID token's `iat` and `exp`.
+    pub token_received_at: Option<i64>,
+    /// The `nonce` the last authorization request carried (pushed or in the front channel).
+    pub sent_nonce: Option<String>,
+    /// Whether the metadata offers a `userinfo_endpoint`, once a userinfo step ran.
+    pub userinfo_offered: Option<bool>,
+    /// A successful userinfo response's JSON body and its exchange.
+    pub userinfo_response: Option<(Value, u32)>,
     /// Refresh tokens in order of issue, with the exchange that issued each.
     pub refresh_tokens: Vec<(String, u32)>,
     /// Whether a refresh was made with an older refresh token after rotation, and its answer.

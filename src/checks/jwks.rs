@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 use super::{Finding, Observations};
 
 /// The key objects of a JWK Set and the exchange it came from.
-type Keys<'a> = (Vec<&'a Map<String, Value>>, Option<u32>);
+pub(super) type Keys<'a> = (Vec<&'a Map<String, Value>>, Option<u32>);
 
 pub const REQ_PUBLIC_ONLY: &str = "FAPI2-SP-5.4.2-1";
 pub const REQ_UNIQUE_KIDS: &str = "FAPI2-SP-5.4.2-3";
@@ -14,7 +14,8 @@ pub const REQ_RSA_SIZE: &str = "FAPI2-SP-5.4.1-2";
 /// Members that only a private or symmetric JWK has (RFC 7518 §6.2.2, §6.3.2, §6.4; RFC 8037).
 const PRIVATE_MEMBERS: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
-fn keys<'a>(f: &Finding, obs: &'a Observations<'_>) -> Result<Keys<'a>, Finding> {
+/// The key objects of the fetched JWK Set; `Err` is an inconclusive finding saying why there are none.
+pub(super) fn keys<'a>(f: &Finding, obs: &'a Observations<'_>) -> Result<Keys<'a>, Finding> {
     let Some(doc) = obs.jwks else {
         return Err(f.clone().inconclusive("no JWK Set was fetched"));
     };

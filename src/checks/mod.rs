@@ -6,6 +6,7 @@
 mod finding;
 pub mod flow;
 mod http;
+mod id_token;
 mod jwks;
 pub mod metadata;
 mod tls;
@@ -92,6 +93,17 @@ pub enum CheckSpec {
     ParExpiresInBelow(ParExpiresInBelow),
     /// The request's method was refused with 405 (RFC9126-2.3-3); another refusal only warns.
     MethodNotAllowed(Of),
+    /// The token response's ID token is signed with a FAPI algorithm by the `jwks_uri` key its
+    /// `kid` names (OIDC-2-9, FAPI2-SP-5.4.1-1.2).
+    IdTokenSignature,
+    /// The ID token's iss, sub, aud, azp, exp and iat are valid (OIDC Core §3.1.3.7).
+    IdTokenClaims,
+    /// The ID token's nonce equals the one sent (OIDC-2-7).
+    IdTokenNonce,
+    /// The ID token's JOSE header has no `x5u` or `jku` (FAPI2-SP-5.4.2-2).
+    IdTokenNoX5uJku,
+    /// The userinfo `sub` equals the ID token's, if the AS offers userinfo (OIDC-5.3.2-1).
+    UserinfoSubMatches,
 }
 
 impl CheckSpec {
@@ -131,12 +143,18 @@ impl CheckSpec {
             CheckSpec::ErrorChallenge(_) => "error_challenge",
             CheckSpec::ParExpiresInBelow(_) => "par_expires_in_below",
             CheckSpec::MethodNotAllowed(_) => "method_not_allowed",
+            CheckSpec::IdTokenSignature => "id_token_signature",
+            CheckSpec::IdTokenClaims => "id_token_claims",
+            CheckSpec::IdTokenNonce => "id_token_nonce",
+            CheckSpec::IdTokenNoX5uJku => "id_token_no_x5u_jku",
+            CheckSpec::UserinfoSubMatches => "userinfo_sub_matches",
         }
     }
 
-    /// The step whose results this check reads; plan validation requires it earlier in the flow.
-    pub fn needs_step(&self) -> Option<StepKind> {
-        match self {
+    /// The steps whose results this check reads; plan validation requires them earlier in the
+    /// flow.
+    pub fn needs_steps(&self) -> Vec<StepKind> {
+        let one = match self {
             CheckSpec::StatusIs(s) => s.of,
             CheckSpec::ContentTypeJson(o)
             | CheckSpec::NoCors(o)
@@ -167,9 +185,18 @@ impl CheckSpec {
             CheckSpec::IssInResponse | CheckSpec::StateEchoed | CheckSpec::RedirectStatus(_) => {
                 Some(StepKind::Authorize)
             }
-            CheckSpec::TokenSenderConstrained => Some(StepKind::Token),
+            CheckSpec::TokenSenderConstrained
+            | CheckSpec::IdTokenClaims
+            | CheckSpec::IdTokenNonce
+            | CheckSpec::IdTokenNoX5uJku => Some(StepKind::Token),
+            // The signature is checked against the JWK Set the flow fetched.
+            CheckSpec::IdTokenSignature => {
+                return vec![StepKind::FetchJwks, StepKind::Token];
+            }
+            CheckSpec::UserinfoSubMatches => return vec![StepKind::Token, StepKind::Userinfo],
             CheckSpec::Accepted(_) | CheckSpec::Rejected(_) => None,
-        }
+        };
+        one.into_iter().collect()
     }
 
     /// Whether the check judges an OAuth flow (needs at least one par/authorize/token/resource step).
@@ -239,6 +266,11 @@ impl CheckSpec {
             CheckSpec::StateEchoed => flow::state_echoed(name, obs),
             CheckSpec::RedirectStatus(r) => flow::redirect_status(name, obs, &r.allowed),
             CheckSpec::TokenSenderConstrained => flow::token_sender_constrained(name, obs),
+            CheckSpec::IdTokenSignature => id_token::signature(name, obs),
+            CheckSpec::IdTokenClaims => id_token::claims(name, obs),
+            CheckSpec::IdTokenNonce => id_token::nonce(name, obs),
+            CheckSpec::IdTokenNoX5uJku => id_token::no_x5u_jku(name, obs),
+            CheckSpec::UserinfoSubMatches => id_token::userinfo_sub(name, obs),
         }
     }
 }
@@ -438,6 +470,10 @@ pub const CITED: &[&str] = &[
     tls::REQ_CERTIFICATE,
     flow::REQ_PAR_EXPIRY,
     http::REQ_CHALLENGE,
+    id_token::REQ_SIGNED,
+    id_token::REQ_NONCE,
+    id_token::REQ_NO_KEY_URLS,
+    id_token::REQ_USERINFO_SUB,
 ];
 
 #[cfg(test)]

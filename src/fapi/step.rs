@@ -23,6 +23,8 @@ pub enum Step {
     Token(TokenStep),
     /// Call the protected resource with the access token.
     Resource(FlowStep),
+    /// Call the userinfo endpoint with the access token (OIDC Core §5.3), if the AS offers one.
+    Userinfo(FlowStep),
     /// Offer TLS 1.0, 1.1 and weak TLS 1.2 suites to every host of the target (raw ClientHellos).
     TlsProbe,
 }
@@ -38,6 +40,7 @@ impl Step {
             Step::Authorize(_) => StepKind::Authorize,
             Step::Token(_) => StepKind::Token,
             Step::Resource(_) => StepKind::Resource,
+            Step::Userinfo(_) => StepKind::Userinfo,
             Step::TlsProbe => StepKind::TlsProbe,
         }
     }
@@ -46,7 +49,7 @@ impl Step {
     /// such step are prerequisites of a negative test; it and the steps after it are under test.
     pub fn is_mutated(&self) -> bool {
         match self {
-            Step::Par(f) | Step::Resource(f) => f.is_mutated(),
+            Step::Par(f) | Step::Resource(f) | Step::Userinfo(f) => f.is_mutated(),
             Step::Authorize(a) => {
                 !a.par || !a.mutations.is_empty() || a.client == ClientRole::Second
             }
@@ -140,6 +143,7 @@ pub enum StepKind {
     Authorize,
     Token,
     Resource,
+    Userinfo,
     TlsProbe,
 }
 
@@ -154,6 +158,7 @@ impl StepKind {
             StepKind::Authorize => "authorize",
             StepKind::Token => "token",
             StepKind::Resource => "resource",
+            StepKind::Userinfo => "userinfo",
             StepKind::TlsProbe => "tls_probe",
         }
     }

@@ -181,8 +181,11 @@ fn validate_item(
     }
     let kinds: Vec<_> = item.flow.iter().map(|s| s.value.kind()).collect();
     for check in &item.expect {
-        if let Some(needed) = check.value.needs_step()
-            && !kinds.contains(&needed)
+        for needed in check
+            .value
+            .needs_steps()
+            .into_iter()
+            .filter(|k| !kinds.contains(k))
         {
             problems.push(
                 at(
@@ -202,7 +205,7 @@ fn validate_item(
             );
         }
     }
-    let none_requested = item.expect.iter().all(|c| c.value.needs_step().is_none());
+    let none_requested = item.expect.iter().all(|c| c.value.needs_steps().is_empty());
     if none_requested
         && !kinds
             .iter()

@@ -142,6 +142,20 @@ pub enum Fault {
     ParDpopProofNotBinding,
     /// PAR refuses requests that carry a DPoP proof.
     ParDpopProofRefused,
+    /// ID tokens are unsigned (`alg: none`).
+    IdTokenAlgNone,
+    /// ID tokens name a `kid` that the JWK Set does not hold.
+    IdTokenBogusKid,
+    /// ID tokens carry the issuer as `aud` instead of the client_id.
+    IdTokenWrongAud,
+    /// ID tokens are issued already expired.
+    IdTokenExpired,
+    /// ID tokens carry another `nonce` than the authorization request sent.
+    IdTokenWrongNonce,
+    /// ID token headers point at the JWK Set with `jku`.
+    IdTokenJkuHeader,
+    /// Userinfo answers with another `sub` than the ID token's.
+    UserinfoOtherSub,
 }
 
 /// Why a fault name was refused; lists the known names so the user can pick one.
@@ -221,6 +235,13 @@ impl Fault {
         Fault::ParDpopJktMismatchAccepted,
         Fault::ParDpopProofNotBinding,
         Fault::ParDpopProofRefused,
+        Fault::IdTokenAlgNone,
+        Fault::IdTokenBogusKid,
+        Fault::IdTokenWrongAud,
+        Fault::IdTokenExpired,
+        Fault::IdTokenWrongNonce,
+        Fault::IdTokenJkuHeader,
+        Fault::UserinfoOtherSub,
     ];
 
     /// The kebab-case name used on the command line and in plans.
@@ -504,6 +525,34 @@ impl Fault {
             Fault::ParDpopProofRefused => (
                 "par-dpop-proof-refused",
                 "PAR refuses pushed requests that carry a DPoP proof, supporting only dpop_jkt (RFC9449-10.1-3)",
+            ),
+            Fault::IdTokenAlgNone => (
+                "id-token-alg-none",
+                "ID tokens are unsigned, alg none (OIDC-2-9, FAPI2-SP-5.4.1-1.3)",
+            ),
+            Fault::IdTokenBogusKid => (
+                "id-token-bogus-kid",
+                "ID tokens name the kid of a retired key that the JWK Set no longer holds (OIDC-2-9)",
+            ),
+            Fault::IdTokenWrongAud => (
+                "id-token-wrong-aud",
+                "ID tokens carry the issuer as aud instead of the client_id (OIDC-2-3)",
+            ),
+            Fault::IdTokenExpired => (
+                "id-token-expired",
+                "ID tokens are issued with an exp ten minutes in the past (OIDC-2-4)",
+            ),
+            Fault::IdTokenWrongNonce => (
+                "id-token-wrong-nonce",
+                "ID tokens carry a fresh nonce instead of the one the request sent (OIDC-2-7)",
+            ),
+            Fault::IdTokenJkuHeader => (
+                "id-token-jku-header",
+                "ID token headers point at the JWK Set with jku (FAPI2-SP-5.4.2-2)",
+            ),
+            Fault::UserinfoOtherSub => (
+                "userinfo-other-sub",
+                "userinfo names a pairwise sub where the ID token has the public one (OIDC-5.3.2-1)",
             ),
         }
     }

@@ -154,10 +154,17 @@ pub async fn userinfo(
         &app.urls.userinfo,
         "openid",
     ) {
-        Ok(token) => json_no_store(
-            StatusCode::OK,
-            json!({ "sub": token.sub, "name": "Alice Example" }),
-        ),
+        Ok(token) => {
+            let sub = if app.fault(Fault::UserinfoOtherSub) {
+                format!("pairwise-{}", token.sub)
+            } else {
+                token.sub
+            };
+            json_no_store(
+                StatusCode::OK,
+                json!({ "sub": sub, "name": "Alice Example" }),
+            )
+        }
         Err(refusal) => refusal.into_response(&app),
     };
     with_interaction_id(&app, &headers, res)

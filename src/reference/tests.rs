@@ -1421,7 +1421,36 @@ async fn misbehaves(t: &T, fault: Fault) -> bool {
             let proof = t.proof(&key, "POST", &t.url("/par"));
             !push_status(t.push(pkj, t.request(pkj, &verifier), Some(proof)).await)
         }
+        Fault::IdTokenAlgNone => id_token(t).await.alg() == Some(jws::Alg::None),
+        Fault::IdTokenBogusKid => {
+            let jwks = t.get(&http, &t.url("/jwks")).await.body;
+            id_token(t).await.header_str("kid") != jwks["keys"][0]["kid"].as_str()
+        }
+        Fault::IdTokenWrongAud => {
+            id_token(t).await.claim_str("aud") != Some(mtls.client_id.as_str())
+        }
+        Fault::IdTokenExpired => id_token(t)
+            .await
+            .claim_time("exp")
+            .is_some_and(|exp| exp < t.now()),
+        Fault::IdTokenWrongNonce => id_token(t).await.claim_str("nonce") != Some("n-1"),
+        Fault::IdTokenJkuHeader => id_token(t).await.header_str("jku").is_some(),
+        Fault::UserinfoOtherSub => {
+            let mtls = t.client("client-mtls-1");
+            let tokens = t.tokens(mtls, None).await;
+            let req = t
+                .http(Some(&mtls.cert))
+                .get(t.url("/userinfo"))
+                .bearer_auth(&tokens.access);
+            t.send(req).await.body["sub"] != "alice"
+        }
     }
+}
+
+/// The ID token of a code flow by the first mTLS client (its request sends nonce `n-1`).
+async fn id_token(t: &T) -> jws::Jws {
+    let tokens = t.tokens(t.client("client-mtls-1"), None).await;
+    jws::parse(tokens.body["id_token"].as_str().unwrap()).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -351,24 +351,47 @@ fn issue(
     Ok(body)
 }
 
-/// OIDC Core §2 ID token, PS256 (FAPI2-SP-5.4.1-1.2).
+/// OIDC Core §2 ID token, PS256 (FAPI2-SP-5.4.1-1.2); the `id-token-*` faults break one part.
 fn id_token(
     app: &App,
     client: &RegisteredClient,
     grant: &Grant<'_>,
     now: i64,
 ) -> Result<String, OAuthError> {
-    let header = json!({ "alg": "PS256", "typ": "JWT", "kid": app.key.key.kid });
+    let mut header = json!({ "alg": "PS256", "typ": "JWT", "kid": app.key.key.kid });
+    if app.fault(Fault::IdTokenBogusKid) {
+        header["kid"] = Value::String("retired-2019".into());
+    }
+    if app.fault(Fault::IdTokenJkuHeader) {
+        header["jku"] = Value::String(app.urls.jwks.clone());
+    }
+    let aud = if app.fault(Fault::IdTokenWrongAud) {
+        &app.urls.issuer
+    } else {
+        &client.client_id
+    };
+    let exp = if app.fault(Fault::IdTokenExpired) {
+        now - 600
+    } else {
+        now + ID_TOKEN_LIFETIME_SECS
+    };
     let mut claims = json!({
         "iss": app.urls.issuer,
         "sub": grant.sub,
-        "aud": client.client_id,
-        "exp": now + ID_TOKEN_LIFETIME_SECS,
+        "aud": aud,
+        "exp": exp,
         "iat": now,
         "auth_time": grant.auth_time,
     });
     if let Some(nonce) = grant.nonce {
-        claims["nonce"] = Value::String(nonce.to_owned());
+        claims["nonce"] = Value::String(if app.fault(Fault::IdTokenWrongNonce) {
+            random_value()
+        } else {
+            nonce.to_owned()
+        });
+    }
+    if app.fault(Fault::IdTokenAlgNone) {
+        return Ok(crate::fapi::jose::unsigned(header, &claims));
     }
     jws::sign(&header, &claims, &app.key.key).map_err(|_| OAuthError {
         status: StatusCode::INTERNAL_SERVER_ERROR,

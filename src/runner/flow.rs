@@ -164,6 +164,14 @@ fn header<'a>(r: &'a RawResponse, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
+/// The value of a request parameter, as sent.
+fn param(params: &[(String, String)], name: &str) -> Option<String> {
+    params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+}
+
 fn json_of(r: &RawResponse) -> Option<Value> {
     serde_json::from_slice(&r.body).ok()
 }
@@ -513,6 +521,7 @@ pub async fn par(
                 mutations,
             );
             form.retain(|(k, _)| k != "client_id");
+            st.obs.sent_nonce = param(&form, "nonce");
             form.extend(client_auth_params(ctx, st, c, mutations)?);
             Ok(form)
         },
@@ -582,6 +591,7 @@ pub async fn authorize_step(
             },
             mutations,
         );
+        state.obs.sent_nonce = param(&params, "nonce");
         url.query_pairs_mut().extend_pairs(params);
     }
     state.obs.sent_state = (!mutations.has(&Mutation::OmitState)).then(|| state.flow.state.clone());
@@ -786,6 +796,8 @@ pub async fn token(
             state.obs.refresh_tokens.push((rt.to_owned(), seq));
         }
         state.obs.token_response = Some((j, seq));
+        state.obs.token_client_id = Some(c.client_id.clone());
+        state.obs.token_received_at = Some(server_now(ctx));
     }
     record(state, Stage::Token, step, result, Some(seq));
     let rotated = grant == Grant::RefreshToken && state.flow.refresh_token != used_refresh_token;
@@ -819,6 +831,15 @@ pub async fn token(
     Ok(())
 }
 
+/// Where a request with the access token goes: the target's resource, or the AS's userinfo.
+struct Protected {
+    stage: Stage,
+    kind: StepKind,
+    label: &'static str,
+    method: reqwest::Method,
+    url: url::Url,
+}
+
 pub async fn resource(
     ctx: &Arc<RunContext>,
     state: &mut State,
@@ -827,13 +848,66 @@ pub async fn resource(
     mutations: &[Mutation],
     recorder: &Recorder,
 ) -> Result<(), String> {
-    let variant = state.flow.variant.clone();
-    let c = client(ctx, &variant, role)?;
     let res = ctx
         .target
         .resources
         .first()
         .ok_or("the target has no resources")?;
+    let target = Protected {
+        stage: Stage::Resource,
+        kind: StepKind::Resource,
+        label: "protected resource request",
+        method: reqwest::Method::from_bytes(res.method.as_bytes()).map_err(|e| e.to_string())?,
+        url: res.url.clone(),
+    };
+    protected_request(ctx, state, step, role, mutations, recorder, target).await?;
+    Ok(())
+}
+
+/// Calls the userinfo endpoint with the access token (OIDC Core §5.3), if the AS offers one:
+/// without `userinfo_endpoint` in the metadata there is nothing to call, which is no refusal.
+pub async fn userinfo(
+    ctx: &Arc<RunContext>,
+    state: &mut State,
+    step: usize,
+    role: ClientRole,
+    mutations: &[Mutation],
+    recorder: &Recorder,
+) -> Result<(), String> {
+    let variant = state.flow.variant.clone();
+    let with_cert = uses_cert(client(ctx, &variant, role)?, &variant);
+    if metadata_str(state, "userinfo_endpoint").is_none() {
+        state.obs.userinfo_offered = Some(false);
+        return Ok(());
+    }
+    state.obs.userinfo_offered = Some(true);
+    let target = Protected {
+        stage: Stage::Userinfo,
+        kind: StepKind::Userinfo,
+        label: "userinfo request",
+        method: reqwest::Method::GET,
+        url: endpoint(state, "userinfo_endpoint", with_cert)?,
+    };
+    let (seq, raw) = protected_request(ctx, state, step, role, mutations, recorder, target).await?;
+    if let Some(r) = raw.filter(|r| (200..300).contains(&r.status)) {
+        state.obs.userinfo_response = json_of(&r).map(|j| (j, seq));
+    }
+    Ok(())
+}
+
+/// Sends a request with the access token as the variant's sender constraint asks, retrying once
+/// when the server asks for a DPoP nonce, and records the stage. Returns the exchange and response.
+async fn protected_request(
+    ctx: &Arc<RunContext>,
+    state: &mut State,
+    step: usize,
+    role: ClientRole,
+    mutations: &[Mutation],
+    recorder: &Recorder,
+    target: Protected,
+) -> Result<(u32, Option<RawResponse>), String> {
+    let variant = state.flow.variant.clone();
+    let c = client(ctx, &variant, role)?;
     let at = presented_token(
         state
             .flow
@@ -842,7 +916,7 @@ pub async fn resource(
             .ok_or("no access token: the flow has no successful token step")?,
         mutations,
     );
-    let method = reqwest::Method::from_bytes(res.method.as_bytes()).map_err(|e| e.to_string())?;
+    let method = target.method;
     let dpop_on = variant.sender_constraint == Some(SenderConstraint::Dpop);
     let cert_holder = if mutations.has(&Mutation::NoClientCert) {
         None
@@ -853,7 +927,7 @@ pub async fn resource(
     };
     let mut attempt = 0;
     loop {
-        let mut url = res.url.clone();
+        let mut url = target.url.clone();
         let mut headers = vec![("x-fapi-interaction-id".to_owned(), interaction_id())];
         if mutations.has(&Mutation::AccessTokenInQuery) {
             url.query_pairs_mut().append_pair("access_token", &at);
@@ -864,7 +938,7 @@ pub async fn resource(
                     ctx,
                     state,
                     method.as_str(),
-                    &res.url,
+                    &target.url,
                     Some(&at),
                     mutations,
                 )?);
@@ -873,7 +947,7 @@ pub async fn resource(
             headers.push(("Authorization".into(), format!("Bearer {at}")));
         }
         let spec = RequestSpec {
-            label: "protected resource request".into(),
+            label: target.label.into(),
             method: method.clone(),
             url: url.clone(),
             headers,
@@ -884,13 +958,13 @@ pub async fn resource(
         if let Some(r) = &raw
             && dpop_on
             && attempt == 1
-            && wants_nonce(ctx, &res.url, r)
+            && wants_nonce(ctx, &target.url, r)
         {
             continue;
         }
-        state.last_by_step.insert(StepKind::Resource, seq);
+        state.last_by_step.insert(target.kind, seq);
         let result = match &raw {
-            None => StageResult::Undetermined("no response from the resource server".into()),
+            None => StageResult::Undetermined(format!("no response to the {}", target.label)),
             Some(r) if (200..300).contains(&r.status) => StageResult::Accepted,
             Some(r) => {
                 let www = header(r, "www-authenticate").map(str::to_owned);
@@ -912,8 +986,8 @@ pub async fn resource(
                 }
             }
         };
-        record(state, Stage::Resource, step, result, Some(seq));
-        return Ok(());
+        record(state, target.stage, step, result, Some(seq));
+        return Ok((seq, raw));
     }
 }
 

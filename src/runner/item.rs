@@ -65,7 +65,11 @@ pub async fn execute(
         let step = &step.value;
         let is_flow = matches!(
             step,
-            Step::Par(_) | Step::Authorize(_) | Step::Token(_) | Step::Resource(_)
+            Step::Par(_)
+                | Step::Authorize(_)
+                | Step::Token(_)
+                | Step::Resource(_)
+                | Step::Userinfo(_)
         );
         if is_flow {
             if state.flow.stopped() {
@@ -116,6 +120,9 @@ pub async fn execute(
             }
             Step::Resource(f) => {
                 flow::resource(&ctx, &mut state, index, f.client, &f.mutations, recorder).await
+            }
+            Step::Userinfo(f) => {
+                flow::userinfo(&ctx, &mut state, index, f.client, &f.mutations, recorder).await
             }
             Step::TlsProbe => tls_probe(&ctx, recorder, &mut state).await,
         };

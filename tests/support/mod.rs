@@ -35,6 +35,14 @@ pub struct Behavior {
     pub discovery_raw: Option<RawBody>,
     /// The authorization endpoint answers 302 to this location instead of its error page.
     pub authorize_redirect: Option<String>,
+    /// When set, the double completes a code flow and issues this ID token: PAR answers 201,
+    /// the authorization endpoint redirects (303) to the pushed `redirect_uri` with a code, the
+    /// pushed `state` and `iss`, and the token endpoint answers 200 with an access token and
+    /// this `id_token`. It checks nothing it receives. Unset, PAR refuses every push
+    /// (400 `invalid_request`) and the token endpoint is 404.
+    pub id_token: Option<String>,
+    /// The parameters of the last pushed authorization request.
+    pub pushed: Vec<(String, String)>,
 }
 
 /// A misbehaving response body, for the hostile-target tests.
@@ -122,6 +130,8 @@ fn conformant(issuer: &str) -> Behavior {
         delay: Duration::ZERO,
         discovery_raw: None,
         authorize_redirect: None,
+        id_token: None,
+        pushed: Vec::new(),
     }
 }
 
@@ -181,18 +191,64 @@ async fn jwks(State(s): State<Arc<Mutex<Behavior>>>, h: HeaderMap) -> Response {
     json_resp(&b, &b.jwks, &h)
 }
 
-/// The double pushes nothing; its PAR endpoint exists so that other methods get axum's 405
-/// (RFC 9126 §2.3) and POSTs a plain refusal.
-async fn par() -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        axum::Json(json!({"error": "invalid_request"})),
-    )
-        .into_response()
+/// The request URI PAR hands out; the double serves one flow at a time.
+const REQUEST_URI: &str = "urn:ietf:params:oauth:request_uri:test-double";
+
+/// PAR, POST only, so that other methods get axum's 405 (RFC 9126 §2.3).
+async fn par(State(s): State<Arc<Mutex<Behavior>>>, h: HeaderMap, body: String) -> Response {
+    let mut b = s.lock().unwrap();
+    if b.id_token.is_none() {
+        let refusal = axum::Json(json!({"error": "invalid_request"}));
+        return (StatusCode::BAD_REQUEST, refusal).into_response();
+    }
+    b.pushed = url::form_urlencoded::parse(body.as_bytes())
+        .into_owned()
+        .collect();
+    let created = json!({"request_uri": REQUEST_URI, "expires_in": 60});
+    let mut resp = json_resp(&b, &created, &h);
+    *resp.status_mut() = StatusCode::CREATED;
+    resp
 }
 
-async fn authorize(State(s): State<Arc<Mutex<Behavior>>>, h: HeaderMap) -> Response {
+/// Where the authorization endpoint sends the user agent in a completed flow.
+fn code_redirect(b: &Behavior, issuer: &str) -> Option<String> {
+    let pushed = |k: &str| {
+        b.pushed
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+    };
+    let mut to = url::Url::parse(pushed("redirect_uri")?).ok()?;
+    to.query_pairs_mut()
+        .append_pair("code", "test-double-code")
+        .append_pair("state", pushed("state").unwrap_or(""))
+        .append_pair("iss", issuer);
+    Some(to.into())
+}
+
+async fn token(State(s): State<Arc<Mutex<Behavior>>>, h: HeaderMap) -> Response {
     let b = s.lock().unwrap().clone();
+    let Some(id_token) = &b.id_token else {
+        return (StatusCode::NOT_FOUND, "not found").into_response();
+    };
+    let tokens = json!({"access_token": "test-double-access-token", "token_type": "DPoP",
+        "expires_in": 60, "id_token": id_token});
+    json_resp(&b, &tokens, &h)
+}
+
+async fn authorize(
+    State(s): State<Arc<Mutex<Behavior>>>,
+    h: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
+    let b = s.lock().unwrap().clone();
+    let issuer = b.metadata["issuer"].as_str().unwrap_or_default().to_owned();
+    let pushed_flow =
+        b.id_token.is_some() && uri.query().is_some_and(|q| q.contains("request_uri="));
+    if let (true, Some(to)) = (pushed_flow, code_redirect(&b, &issuer)) {
+        let resp = (StatusCode::SEE_OTHER, [("location", to)]).into_response();
+        return with_headers(&b, resp, &h);
+    }
     if let Some(to) = &b.authorize_redirect {
         let resp = (StatusCode::FOUND, [("location", to.as_str())]).into_response();
         return with_headers(&b, resp, &h);
@@ -254,6 +310,7 @@ impl TestAs {
             .route("/jwks", get(jwks))
             .route("/authorize", any(authorize))
             .route("/par", post(par))
+            .route("/token", post(token))
             .route("/hostile", any(hostile))
             .with_state(behavior.clone());
 
@@ -315,6 +372,49 @@ impl TestAs {
         let p = self.dir.path().join(name);
         std::fs::write(&p, contents).unwrap();
         p
+    }
+}
+
+/// The JUnit schema reports are validated against (its header comment says where it comes from).
+pub fn junit_xsd() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/junit.xsd")
+}
+
+/// Lines of xmllint's complaint kept in a failure message; a broken report can yield thousands.
+const SCHEMA_ERROR_LINES: usize = 40;
+
+/// Validates a JUnit file against `tests/fixtures/junit.xsd` with xmllint (Debian package
+/// `libxml2-utils`). `Err` carries xmllint's complaint. A missing xmllint panics instead: a schema
+/// check that silently does not run would read as a pass.
+pub fn junit_schema_check(file: &Path) -> Result<(), String> {
+    let run = std::process::Command::new("xmllint")
+        .args(["--noout", "--nonet", "--schema"])
+        .arg(junit_xsd())
+        .arg(file)
+        .output();
+    let output = match run {
+        Ok(o) => o,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
+            "xmllint is not installed, so JUnit cannot be checked against its schema: \
+             install libxml2-utils (apt-get install libxml2-utils)"
+        ),
+        Err(e) => panic!("cannot run xmllint: {e}"),
+    };
+    if output.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().take(SCHEMA_ERROR_LINES).collect();
+    Err(lines.join("\n"))
+}
+
+/// Panics unless the JUnit file validates against the schema.
+pub fn assert_junit_schema_valid(file: &Path) {
+    if let Err(e) = junit_schema_check(file) {
+        panic!(
+            "{} does not validate against tests/fixtures/junit.xsd:\n{e}",
+            file.display()
+        );
     }
 }
 
