@@ -159,7 +159,17 @@ pub fn accepted(name: &str, obs: &Observations<'_>, at: &[Stage]) -> Finding {
         Ok(x) => x,
         Err(e) => return e,
     };
-    if let Some(r) = fl.stages.iter().find(|r| r.result != StageResult::Accepted) {
+    // A stage after the last listed one is not part of this claim (another check judges it): a
+    // userinfo refusal does not undo the token endpoint's acceptance.
+    let judged = fl
+        .stages
+        .iter()
+        .rposition(|r| at.contains(&r.stage))
+        .map_or(fl.stages.len(), |i| i + 1);
+    if let Some(r) = fl.stages[..judged]
+        .iter()
+        .find(|r| r.result != StageResult::Accepted)
+    {
         let f = f.on(r.exchange).evidence("actual", describe(r));
         return match (&r.result, at.contains(&r.stage)) {
             (StageResult::Undetermined(_), _) => f.inconclusive(describe(r)),
@@ -741,6 +751,14 @@ mod tests {
         assert_eq!(
             with_flow(FlowObs::default(), |o| accepted("t", o, &[Stage::Par])).status,
             Inconclusive
+        );
+        let later_refusal = flow_of(vec![
+            rec(Stage::Par, false, StageResult::Accepted),
+            rec(Stage::Userinfo, false, rej("insufficient_scope")),
+        ]);
+        assert_eq!(
+            with_flow(later_refusal, |o| accepted("t", o, &[Stage::Par])).status,
+            Held
         );
     }
 
