@@ -103,6 +103,34 @@ impl Recorder {
         }
     }
 
+    /// Scrubs every recorded exchange again: for values that became known as bearer values only
+    /// after the exchange that carried them was recorded (a `form_post` page shows the code
+    /// before the browser posts it).
+    pub fn rescrub(&self, r: &Redactor) {
+        let mut v = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        for ex in v.iter_mut() {
+            ex.request.url = r.scrub(&ex.request.url);
+            if let Some(b) = &mut ex.request.body {
+                *b = r.scrub(b);
+            }
+            if let Some(resp) = &mut ex.response {
+                resp.body = r.scrub(&resp.body);
+                for (_, v) in &mut resp.headers {
+                    *v = r.scrub(v);
+                }
+            }
+            for a in &mut ex.attachments {
+                if a.encoding == "text" {
+                    a.data = r.scrub(&a.data);
+                }
+            }
+            for j in &mut ex.jwts {
+                scrub_value(&mut j.header, r);
+                scrub_value(&mut j.claims, r);
+            }
+        }
+    }
+
     pub fn snapshot(&self) -> Vec<Exchange> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }

@@ -496,3 +496,126 @@ fn the_browser_trusts_the_ca_bundle_and_nothing_else() {
     drop(browser);
     rt.block_on(server.shutdown());
 }
+
+/// The authorization response is read from a redirect's query, a redirect's fragment and a
+/// `form_post` page's POST, and the redirect URI itself is never contacted.
+#[test]
+fn responses_are_captured_from_query_fragment_and_form_post() {
+    use axum::http::{HeaderValue, StatusCode, header};
+    use axum::response::{Html, IntoResponse};
+    use fapi_harness::http::{Http, Recorder};
+    use fapi_harness::login::{End, ResponseMode, Scene, browser::Browser};
+    use fapi_harness::target::{Login, LoginMode};
+    if !browser_available("responses_are_captured_from_query_fragment_and_form_post") {
+        return;
+    }
+    let double = support::TestAs::start();
+    let redactor = std::sync::Arc::new(fapi_harness::redact::Redactor::new());
+    let target = fapi_harness::target::load_target(&double.target(""), &redactor).unwrap();
+    let http = Http::new(&target, redactor.clone()).unwrap();
+    let redirect = |status: StatusCode, to: &'static str| {
+        move || async move { (status, [(header::LOCATION, HeaderValue::from_static(to))]) }
+    };
+    let app = axum::Router::new()
+        .route(
+            "/query",
+            axum::routing::get(redirect(
+                StatusCode::SEE_OTHER,
+                "https://client.example/cb?code=Q-code-0123456789&state=s1",
+            )),
+        )
+        .route(
+            "/fragment",
+            axum::routing::get(redirect(
+                StatusCode::FOUND,
+                "https://client.example/cb#code=F-code-0123456789&state=s2",
+            )),
+        )
+        .route(
+            "/form",
+            axum::routing::get(|| async {
+                Html(
+                    "<form method=post action=https://client.example/cb>\
+                     <input type=hidden name=code value=P-code-0123456789>\
+                     <input type=hidden name=state value=s3></form>\
+                     <script>document.forms[0].submit()</script>",
+                )
+                .into_response()
+            }),
+        );
+    let listener = double
+        .runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    double.runtime.spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let login = Login {
+        mode: LoginMode::Browser,
+        timeout: Duration::from_secs(20),
+        ..Default::default()
+    };
+    let scene = Scene {
+        redirect_uris: vec![url::Url::parse("https://client.example/cb").unwrap()],
+        as_origins: Vec::new(),
+    };
+    let browser = Browser::new(target.ca_bundle.clone());
+    for (path, want_mode, want_status, code) in [
+        ("query", ResponseMode::Query, Some(303), "Q-code-0123456789"),
+        (
+            "fragment",
+            ResponseMode::Fragment,
+            Some(302),
+            "F-code-0123456789",
+        ),
+        ("form", ResponseMode::FormPost, None, "P-code-0123456789"),
+    ] {
+        let recorder = Recorder::new();
+        let j = double.runtime.block_on(browser.journey(
+            &http,
+            &login,
+            url::Url::parse(&format!("{base}/{path}")).unwrap(),
+            &scene,
+            &recorder,
+        ));
+        let End::Response {
+            params,
+            mode,
+            status,
+            ..
+        } = &j.end
+        else {
+            let html: Vec<String> = recorder
+                .snapshot()
+                .iter()
+                .flat_map(|e| {
+                    e.attachments
+                        .iter()
+                        .filter(|a| a.encoding == "text")
+                        .map(|a| a.data.clone())
+                })
+                .collect();
+            panic!("{path}: no response captured: {:?} {html:?}", j.end);
+        };
+        assert_eq!(*mode, want_mode, "{path}");
+        assert_eq!(*status, want_status, "{path}");
+        assert!(
+            params.contains(&("code".to_owned(), code.to_owned())),
+            "{path}: {params:?}"
+        );
+        if let Some(s) = want_status {
+            assert_eq!(j.redirects.len(), 1, "{path}");
+            assert_eq!(j.redirects[0].0, s, "{path}");
+        }
+        let evidence = serde_json::to_string(&recorder.snapshot()).unwrap();
+        assert!(
+            evidence.contains("captured, not sent"),
+            "{path}: {evidence}"
+        );
+        assert!(
+            !evidence.contains(code),
+            "{path}: the code is not shortened"
+        );
+    }
+}

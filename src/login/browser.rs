@@ -68,6 +68,8 @@ const SETTLE: Duration = Duration::from_secs(5);
 const MAX_PAGES: usize = 30;
 const MAX_ACTIONS: usize = 12;
 const POLL: Duration = Duration::from_millis(100);
+/// How long to wait for a document's body from the browser.
+const BODY_WAIT: Duration = Duration::from_secs(3);
 /// The page the browser shows at the redirect URI instead of contacting it.
 const CAPTURED_PAGE: &str = "<!DOCTYPE html><title>fapi-harness</title><p>The authorization \
      response was captured by fapi-harness; the redirect URI was not contacted.</p>";
@@ -154,10 +156,15 @@ impl Browser {
             Ok(c) => c,
             Err(e) => return stuck(format!("the browser cannot open a context: {e}"), None),
         };
-        let journey = match open_page(cdp, &context).await {
+        // Closes the context (and its page) even when the item's timeout drops this future.
+        let _guard = ContextGuard {
+            running: running.clone(),
+            context: Some(context.clone()),
+        };
+        match open_page(cdp, &context).await {
             Ok(page) => {
                 let flow = Flow {
-                    page: page.clone(),
+                    page,
                     http,
                     login,
                     scene,
@@ -168,14 +175,29 @@ impl Browser {
                     notify: Notify::new(),
                     typed: Mutex::new(Vec::new()),
                 };
-                let j = flow.run(start).await;
-                let _ = page.close().await;
-                j
+                flow.run(start).await
             }
             Err(e) => stuck(format!("the browser cannot open a page: {e}"), None),
+        }
+    }
+}
+
+/// Disposes a login's browser context when the login ends or is abandoned.
+struct ContextGuard {
+    running: Arc<Running>,
+    context: Option<BrowserContextId>,
+}
+
+impl Drop for ContextGuard {
+    fn drop(&mut self) {
+        let (Some(context), Ok(rt)) = (self.context.take(), tokio::runtime::Handle::try_current())
+        else {
+            return;
         };
-        let _ = cdp.dispose_browser_context(context).await;
-        journey
+        let running = self.running.clone();
+        rt.spawn(async move {
+            let _ = running.cdp().dispose_browser_context(context).await;
+        });
     }
 }
 
@@ -513,17 +535,27 @@ impl Flow<'_> {
         mut finished: chromiumoxide::listeners::EventStream<network::EventLoadingFinished>,
         mut failed: chromiumoxide::listeners::EventStream<network::EventLoadingFailed>,
     ) {
-        loop {
-            tokio::select! {
-                Some(e) = paused.next() => self.on_paused(&e).await,
-                Some(e) = sent.next() => self.on_sent(&e),
-                Some(e) = received.next() => self.on_received(&e),
-                Some(e) = finished.next() => self.on_finished(e.request_id.inner()).await,
-                Some(e) = failed.next() => self.on_failed(&e),
-                else => break,
+        // Paused requests are answered in their own loop: a network handler waiting for a
+        // response body must never hold up the request the browser is waiting on.
+        let answer = async {
+            while let Some(e) = paused.next().await {
+                self.on_paused(&e).await;
+                self.notify.notify_waiters();
             }
-            self.notify.notify_waiters();
-        }
+        };
+        let observe = async {
+            loop {
+                tokio::select! {
+                    Some(e) = sent.next() => self.on_sent(&e),
+                    Some(e) = received.next() => self.on_received(&e),
+                    Some(e) = finished.next() => self.on_finished(e.request_id.inner()).await,
+                    Some(e) = failed.next() => self.on_failed(&e),
+                    else => break,
+                }
+                self.notify.notify_waiters();
+            }
+        };
+        tokio::join!(answer, observe);
     }
 
     fn redirect_target(&self, url: &str) -> Option<(url::Url, Vec<(String, String)>)> {
@@ -592,14 +624,19 @@ impl Flow<'_> {
         let Some(p) = self.shared().pending.remove(id) else {
             return;
         };
-        let body = match self
-            .page
-            .execute(network::GetResponseBodyParams::new(id.to_owned()))
-            .await
+        // A document that a script replaced at once may have no body to give.
+        let body = match tokio::time::timeout(
+            BODY_WAIT,
+            self.page
+                .execute(network::GetResponseBodyParams::new(id.to_owned())),
+        )
+        .await
         {
-            Ok(r) if r.result.base64_encoded => STANDARD.decode(&r.result.body).unwrap_or_default(),
-            Ok(r) => r.result.body.clone().into_bytes(),
-            Err(_) => Vec::new(),
+            Ok(Ok(r)) if r.result.base64_encoded => {
+                STANDARD.decode(&r.result.body).unwrap_or_default()
+            }
+            Ok(Ok(r)) => r.result.body.clone().into_bytes(),
+            _ => Vec::new(),
         };
         let seq = self.record(&p, p.response.as_ref(), body, None);
         let status = p
@@ -650,13 +687,19 @@ impl Flow<'_> {
         } else {
             (query_params, ResponseMode::Query)
         };
+        let mut registered = false;
         for (k, v) in &params {
             if matches!(
                 k.as_str(),
                 "code" | "access_token" | "refresh_token" | "response"
             ) {
                 self.http.redactor().add_shortened(v);
+                registered = true;
             }
+        }
+        if registered {
+            // A form_post page showed the code in its body before it was known to be one.
+            self.recorder.rescrub(self.http.redactor());
         }
         let pending = Pending {
             label: "browser: authorization response at the redirect URI (captured, not sent)"
@@ -774,15 +817,13 @@ impl Flow<'_> {
     }
 
     async fn drive(&self, start: url::Url) -> Journey {
-        if let Err(e) = self.page.execute(NavigateParams::new(start.as_str())).await {
-            let seq = self.shared().last_exchange;
-            return self
-                .fail(
-                    format!("the browser could not open the authorization URL: {e}"),
-                    seq,
-                )
-                .await;
-        }
+        // chromiumoxide answers Page.navigate only when the page has loaded, which a page that
+        // submits itself (form_post) never does; the network events tell how it went.
+        let page = self.page.clone();
+        let navigation = tokio::spawn(async move {
+            let _ = page.execute(NavigateParams::new(start.as_str())).await;
+        });
+        let _abort = AbortOnDrop(navigation);
         let mut docs_seen = 0;
         let mut last_step: Option<usize> = None;
         let mut actions = 0;
@@ -1103,6 +1144,14 @@ impl Flow<'_> {
             }
         }
         Ok(())
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
