@@ -68,6 +68,8 @@ const SETTLE: Duration = Duration::from_secs(5);
 const MAX_PAGES: usize = 30;
 const MAX_ACTIONS: usize = 12;
 const POLL: Duration = Duration::from_millis(100);
+/// How long a captured redirect waits for the record of the redirect that led there.
+const REDIRECT_RECORD_WAIT: Duration = Duration::from_secs(1);
 /// How long to wait for a document's body from the browser.
 const BODY_WAIT: Duration = Duration::from_secs(3);
 /// The page the browser shows at the redirect URI instead of contacting it.
@@ -450,6 +452,7 @@ struct Captured {
     exchange: u32,
     /// The request came from a redirect, whose record may arrive just after.
     from_redirect: bool,
+    at: Instant,
 }
 
 struct Flow<'a> {
@@ -721,6 +724,7 @@ impl Flow<'_> {
                 mode,
                 exchange: seq,
                 from_redirect: e.redirected_request_id.is_some(),
+                at: Instant::now(),
             });
         }
         self.notify.notify_waiters();
@@ -800,7 +804,11 @@ impl Flow<'_> {
                 let sh = self.shared();
                 if let Some(c) = &sh.captured {
                     // The redirect's own record follows the paused request closely.
-                    if !c.from_redirect || sh.delivery.is_some() || Instant::now() >= until {
+                    if !c.from_redirect
+                        || sh.delivery.is_some()
+                        || c.at.elapsed() >= REDIRECT_RECORD_WAIT
+                        || Instant::now() >= until
+                    {
                         return Seen::Captured;
                     }
                 } else if let Some((why, seq)) = &sh.failure {
