@@ -20,6 +20,55 @@ pub struct Exchange {
     pub elapsed_ms: u64,
     /// JWTs found in the request or response, decoded without verification.
     pub jwts: Vec<DecodedJwt>,
+    /// Files attached to this exchange, e.g. the browser's screenshot and page HTML where a
+    /// login step failed. Absent from the JSON when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Attachment>,
+}
+
+/// A file kept as evidence beside an exchange. Its content is redacted before it is attached (a
+/// screenshot cannot be scrubbed afterwards, so the page is masked before it is taken).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Attachment {
+    /// What it shows, e.g. `screenshot after step "login"`.
+    pub name: String,
+    /// `image/png` or `text/html`; reports display only these.
+    pub media_type: String,
+    /// `base64` (images) or `text`.
+    pub encoding: &'static str,
+    pub data: String,
+}
+
+impl Attachment {
+    pub fn png(name: impl Into<String>, png: &[u8]) -> Self {
+        use base64::Engine;
+        Attachment {
+            name: name.into(),
+            media_type: "image/png".into(),
+            encoding: "base64",
+            data: base64::engine::general_purpose::STANDARD.encode(png),
+        }
+    }
+
+    pub fn html(name: impl Into<String>, redacted_html: String) -> Self {
+        Attachment {
+            name: name.into(),
+            media_type: "text/html".into(),
+            encoding: "text",
+            data: redacted_html,
+        }
+    }
+
+    /// The data URI of a PNG attachment, for an `<img>`; `None` for anything else or for data
+    /// that is not plain base64 (it never comes from the target, but the report stays inert).
+    pub fn png_data_uri(&self) -> Option<String> {
+        let plain = self
+            .data
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='));
+        (self.media_type == "image/png" && self.encoding == "base64" && plain)
+            .then(|| format!("data:image/png;base64,{}", self.data))
+    }
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]

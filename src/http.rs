@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::error::Diagnostic;
-use crate::evidence::{DecodedJwt, Exchange, RecordedRequest, RecordedResponse};
+use crate::evidence::{Attachment, DecodedJwt, Exchange, RecordedRequest, RecordedResponse};
 use crate::fapi::jose::find_jwts;
 use crate::redact::Redactor;
 use crate::target::Target;
@@ -59,6 +59,21 @@ pub struct RawResponse {
     pub truncated: bool,
 }
 
+/// An exchange seen by another user agent (the browser), to be recorded like one of ours.
+pub struct Observed<'a> {
+    /// Label, method and URL (its `headers` and `body` are not used).
+    pub spec: &'a RequestSpec,
+    /// The request headers as sent.
+    pub headers: &'a [(String, String)],
+    /// The request body as sent.
+    pub body: Option<String>,
+    pub raw: Option<&'a RawResponse>,
+    pub http_version: Option<String>,
+    pub tls_version: Option<String>,
+    pub error: Option<String>,
+    pub elapsed_ms: u64,
+}
+
 /// Collects one item's exchanges, in order. Shared with the runner so that a timed-out item
 /// keeps the evidence gathered before the deadline.
 #[derive(Clone, Default)]
@@ -78,6 +93,42 @@ impl Recorder {
         let seq = ex.seq;
         v.push(ex);
         seq
+    }
+
+    /// Adds already-redacted attachments to the exchange `seq` (no-op if there is none).
+    pub fn attach(&self, seq: u32, attachments: Vec<Attachment>) {
+        let mut v = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(ex) = v.iter_mut().find(|e| e.seq == seq) {
+            ex.attachments.extend(attachments);
+        }
+    }
+
+    /// Scrubs every recorded exchange again: for values that became known as bearer values only
+    /// after the exchange that carried them was recorded (a `form_post` page shows the code
+    /// before the browser posts it).
+    pub fn rescrub(&self, r: &Redactor) {
+        let mut v = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        for ex in v.iter_mut() {
+            ex.request.url = r.scrub(&ex.request.url);
+            if let Some(b) = &mut ex.request.body {
+                *b = r.scrub(b);
+            }
+            if let Some(resp) = &mut ex.response {
+                resp.body = r.scrub(&resp.body);
+                for (_, v) in &mut resp.headers {
+                    *v = r.scrub(v);
+                }
+            }
+            for a in &mut ex.attachments {
+                if a.encoding == "text" {
+                    a.data = r.scrub(&a.data);
+                }
+            }
+            for j in &mut ex.jwts {
+                scrub_value(&mut j.header, r);
+                scrub_value(&mut j.claims, r);
+            }
+        }
     }
 
     pub fn snapshot(&self) -> Vec<Exchange> {
@@ -153,6 +204,32 @@ impl Http {
 
     pub fn redactor(&self) -> &Redactor {
         &self.redactor
+    }
+
+    /// The evidence cap per response body (`http.max_body_bytes`).
+    pub fn max_body(&self) -> u64 {
+        self.max_body
+    }
+
+    /// Records an exchange that another user agent made (the browser login driver): the same
+    /// redaction, bearer-value registration and JWT decoding as `send`.
+    pub fn record_observed(&self, o: Observed<'_>, recorder: &Recorder) -> u32 {
+        if let Some(r) = o.raw {
+            self.register_bearer_values(r);
+        }
+        let mut ex = self.record(
+            o.spec,
+            o.headers,
+            o.body,
+            o.raw,
+            o.http_version,
+            o.error,
+            o.elapsed_ms,
+        );
+        if let Some(resp) = &mut ex.response {
+            resp.tls_version = o.tls_version.map(|t| self.redactor.scrub(&t));
+        }
+        recorder.push(ex)
     }
 
     /// The TLS client configuration requests use (trust roots, no client certificate).
@@ -399,6 +476,7 @@ impl Http {
             error: error.map(|e| r.scrub(&e)),
             elapsed_ms,
             jwts,
+            attachments: Vec::new(),
         }
     }
 }

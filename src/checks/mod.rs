@@ -508,6 +508,7 @@ pub(crate) mod testkit {
             error: None,
             elapsed_ms: 1,
             jwts: vec![],
+            attachments: vec![],
         }
     }
 

@@ -528,6 +528,7 @@ fn handed_out(start: &url::Url, redactor: &Redactor) -> Exchange {
         error: None,
         elapsed_ms: 0,
         jwts,
+        attachments: Vec::new(),
     }
 }
 
@@ -558,6 +559,7 @@ fn captured_exchange(c: &Captured, elapsed: Duration, redactor: &Redactor) -> Ex
         error: None,
         elapsed_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
         jwts,
+        attachments: Vec::new(),
     }
 }
 
@@ -577,6 +579,7 @@ fn pasted_exchange(url: &url::Url, elapsed: Duration, redactor: &Redactor) -> Ex
         error: None,
         elapsed_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
         jwts: Vec::new(),
+        attachments: Vec::new(),
     }
 }
 

@@ -5,6 +5,8 @@
 //! executor turns that into a stage result and the checks judge it.
 
 mod agent;
+#[cfg(feature = "browser")]
+pub mod browser;
 mod manual;
 
 use std::sync::Arc;
@@ -44,7 +46,7 @@ pub struct Session {
 pub enum ResponseMode {
     Query,
     Fragment,
-    /// `response_mode=form_post`: a POST body sent by the user agent.
+    /// A POST of the parameters to the redirect URI (OAuth 2.0 Form Post Response Mode).
     FormPost,
 }
 
@@ -86,12 +88,20 @@ pub struct Drivers {
     login: Login,
     /// Idle (no listener, no prompt) unless the mode is `manual`.
     manual: manual::Manual,
+    /// The run's one Chromium, launched on first use (`browser` mode).
+    #[cfg(feature = "browser")]
+    browser: browser::Browser,
 }
 
 impl Drivers {
-    pub fn new(login: Login) -> Self {
+    /// `ca_bundle`: the target's trust anchors (PEM), which the browser must trust too.
+    pub fn new(login: Login, ca_bundle: Option<Vec<u8>>) -> Self {
+        #[cfg(not(feature = "browser"))]
+        let _ = ca_bundle;
         Drivers {
             manual: manual::Manual::new(&login),
+            #[cfg(feature = "browser")]
+            browser: browser::Browser::new(ca_bundle),
             login,
         }
     }
@@ -137,13 +147,31 @@ impl Drivers {
                     .authorize(http.redactor(), start, scene, recorder)
                     .await;
             }
+            #[cfg(feature = "browser")]
+            LoginMode::Browser => {
+                // The browser keeps its own deadline (the login timeout) so that it can still
+                // take a screenshot when it runs out; this outer one only guards against a hung
+                // browser.
+                let journey = self
+                    .browser
+                    .journey(http, &self.login, start, scene, recorder);
+                return match tokio::time::timeout(
+                    self.login.timeout + browser::EVIDENCE_GRACE,
+                    journey,
+                )
+                .await
+                {
+                    Ok(j) => j,
+                    Err(_) => timed_out(&self.login, recorder),
+                };
+            }
+            #[cfg(not(feature = "browser"))]
             LoginMode::Browser => {
                 return Journey {
                     end: End::Stuck {
-                        why: format!(
-                            "login mode {:?} is not available in this build",
-                            self.login.mode
-                        ),
+                        why: "login mode browser needs a build with the `browser` feature \
+                              (cargo install/build --features browser) and Chromium"
+                            .into(),
                         exchange: None,
                     },
                     redirects: Vec::new(),
@@ -153,17 +181,22 @@ impl Drivers {
         };
         match tokio::time::timeout(self.login.timeout, journey).await {
             Ok(j) => j,
-            Err(_) => Journey {
-                end: End::Stuck {
-                    why: format!(
-                        "the login did not finish within {} s (login.timeout_secs)",
-                        self.login.timeout.as_secs()
-                    ),
-                    exchange: recorder.snapshot().last().map(|e| e.seq),
-                },
-                redirects: Vec::new(),
-                last_exchange: recorder.snapshot().last().map(|e| e.seq),
-            },
+            Err(_) => timed_out(&self.login, recorder),
         }
+    }
+}
+
+fn timed_out(login: &Login, recorder: &Recorder) -> Journey {
+    let last = recorder.snapshot().last().map(|e| e.seq);
+    Journey {
+        end: End::Stuck {
+            why: format!(
+                "the login did not finish within {} s (login.timeout_secs)",
+                login.timeout.as_secs()
+            ),
+            exchange: last,
+        },
+        redirects: Vec::new(),
+        last_exchange: last,
     }
 }

@@ -103,6 +103,14 @@ struct ExchangeView {
     response: Option<ResponseView>,
     error: Option<String>,
     jwts: Vec<JwtView>,
+    attachments: Vec<AttachmentView>,
+}
+
+/// A screenshot (shown as an image from a `data:` URI, which the CSP allows) or a text file.
+struct AttachmentView {
+    name: String,
+    img: Option<String>,
+    text: Option<Body>,
 }
 
 struct ResponseView {
@@ -296,6 +304,17 @@ impl ExchangeView {
                     claims: pretty(&j.claims),
                 })
                 .collect(),
+            attachments: ex
+                .attachments
+                .iter()
+                .map(|a| AttachmentView {
+                    name: printable(&a.name),
+                    img: a.png_data_uri(),
+                    text: (a.encoding == "text")
+                        .then(|| body(&a.data, false, false, 0))
+                        .flatten(),
+                })
+                .collect(),
         }
     }
 }
@@ -463,6 +482,32 @@ mod tests {
             body.len()
         )));
         assert!(!html.contains(&body));
+    }
+
+    #[test]
+    fn attachments_show_as_inert_image_and_text() {
+        use crate::evidence::Attachment;
+        let mut record = sample::clean();
+        let ex = &mut record.results[1].exchanges[0];
+        ex.attachments
+            .push(Attachment::png("screenshot", b"\x89PNG"));
+        ex.attachments
+            .push(Attachment::html("page HTML", "<script>x</script>".into()));
+        let mut bad = Attachment::png("not base64", b"");
+        bad.data = "\"><script>".into();
+        ex.attachments.push(bad);
+        let html = render(&record);
+        assert!(
+            html.contains("src=\"data:image/png;base64,iVBORw==\""),
+            "{html}"
+        );
+        assert!(html.contains("&#60;script&#62;x&#60;/script&#62;"));
+        assert_eq!(
+            html.matches("<img ").count(),
+            1,
+            "only the real PNG becomes an image"
+        );
+        assert!(!html.to_ascii_lowercase().contains("<script"));
     }
 
     #[test]

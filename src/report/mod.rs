@@ -259,6 +259,7 @@ pub(crate) mod sample {
                 header: serde_json::json!({"alg": "PS256", "kid": payload}),
                 claims: serde_json::json!({"iss": "https://as.example.test", "nonce": payload}),
             }],
+            attachments: vec![],
         }
     }
 
@@ -373,6 +374,10 @@ pub(crate) mod sample {
                 let mut ex = exchange(1, payload);
                 ex.request.body = Some(payload.into());
                 ex.error = Some(payload.into());
+                ex.attachments.push(crate::evidence::Attachment::html(
+                    format!("page HTML {payload}"),
+                    format!("<html>{payload}</html>"),
+                ));
                 if let Some(resp) = ex.response.as_mut() {
                     resp.body_lossy = true;
                 }

@@ -42,7 +42,10 @@ pub struct RunContext {
 impl RunContext {
     pub fn new(target: Target, http: Http) -> Self {
         RunContext {
-            login: Arc::new(crate::login::Drivers::new(target.login.clone())),
+            login: Arc::new(crate::login::Drivers::new(
+                target.login.clone(),
+                target.ca_bundle.clone(),
+            )),
             target,
             http,
             cache: cache::DocCache::default(),
