@@ -90,6 +90,12 @@ pub struct FlowObs {
     pub old_refresh_retry: Option<(bool, u32)>,
     /// A DPoP proof sent by a step under test carried a server-provided nonce.
     pub nonce_in_tested_proof: bool,
+    /// Responses that asked for a DPoP nonce (`use_dpop_nonce` as JSON `error` or in
+    /// `WWW-Authenticate`), in order: the stage and the exchange.
+    pub nonce_challenges: Vec<(Stage, u32)>,
+    /// A proof altered in its nonce (`omit_dpop_nonce`, `dpop_unknown_nonce`) was sent while the
+    /// server had provided no nonce: RFC 9449 §4.3 check 10 and §11.3 do not apply.
+    pub nonce_probe_without_nonce: bool,
     /// RFC 8705 `x5t#S256` of the certificate the token request presented, if any.
     pub client_cert_x5t: Option<String>,
     /// Why the flow stopped before its last step without any stage refusing (a step could not
@@ -192,6 +198,12 @@ pub fn rejected(
                 "a prerequisite step did not succeed, so the test never reached its point: {}",
                 describe(pre)
             ));
+    }
+    if fl.nonce_probe_without_nonce {
+        return f.not_applicable(
+            "the server provided no DPoP nonce before the proof whose nonce is under test; \
+             RFC 9449 §4.3 check 10 and §11.3 apply only once it has",
+        );
     }
     let Some(r) = fl
         .stages

@@ -8,6 +8,7 @@ pub mod flow;
 mod http;
 mod jwks;
 pub mod metadata;
+mod nonce;
 mod tls;
 
 use std::collections::HashMap;
@@ -92,6 +93,15 @@ pub enum CheckSpec {
     ParExpiresInBelow(ParExpiresInBelow),
     /// The request's method was refused with 405 (RFC9126-2.3-3); another refusal only warns.
     MethodNotAllowed(Of),
+    /// The server's first `use_dpop_nonce` challenge at a step has the form RFC 9449 §8 (AS) or
+    /// §9 (RS) gives; not applicable when it never asked for a nonce there.
+    DpopNonceChallenge(nonce::NonceChallenge),
+    /// No response carries more than one `DPoP-Nonce` header (RFC9449-8-2).
+    DpopNonceSingle,
+    /// Every `DPoP-Nonce` value is `1*NQCHAR` (RFC9449-8.1-1).
+    DpopNonceSyntax,
+    /// The server provided a DPoP nonce (FAPI2-SP-5.3.2.1-10, informational).
+    DpopNoncesUsed,
 }
 
 impl CheckSpec {
@@ -131,6 +141,10 @@ impl CheckSpec {
             CheckSpec::ErrorChallenge(_) => "error_challenge",
             CheckSpec::ParExpiresInBelow(_) => "par_expires_in_below",
             CheckSpec::MethodNotAllowed(_) => "method_not_allowed",
+            CheckSpec::DpopNonceChallenge(_) => "dpop_nonce_challenge",
+            CheckSpec::DpopNonceSingle => "dpop_nonce_single",
+            CheckSpec::DpopNonceSyntax => "dpop_nonce_syntax",
+            CheckSpec::DpopNoncesUsed => "dpop_nonces_used",
         }
     }
 
@@ -168,13 +182,26 @@ impl CheckSpec {
                 Some(StepKind::Authorize)
             }
             CheckSpec::TokenSenderConstrained => Some(StepKind::Token),
-            CheckSpec::Accepted(_) | CheckSpec::Rejected(_) => None,
+            CheckSpec::DpopNonceChallenge(c) => Some(c.of.step()),
+            CheckSpec::Accepted(_)
+            | CheckSpec::Rejected(_)
+            | CheckSpec::DpopNonceSingle
+            | CheckSpec::DpopNonceSyntax
+            | CheckSpec::DpopNoncesUsed => None,
         }
     }
 
     /// Whether the check judges an OAuth flow (needs at least one par/authorize/token/resource step).
     pub fn needs_flow(&self) -> bool {
-        matches!(self, CheckSpec::Accepted(_) | CheckSpec::Rejected(_))
+        matches!(
+            self,
+            CheckSpec::Accepted(_)
+                | CheckSpec::Rejected(_)
+                | CheckSpec::DpopNonceChallenge(_)
+                | CheckSpec::DpopNonceSingle
+                | CheckSpec::DpopNonceSyntax
+                | CheckSpec::DpopNoncesUsed
+        )
     }
 
     /// Judges the observations.
@@ -239,6 +266,10 @@ impl CheckSpec {
             CheckSpec::StateEchoed => flow::state_echoed(name, obs),
             CheckSpec::RedirectStatus(r) => flow::redirect_status(name, obs, &r.allowed),
             CheckSpec::TokenSenderConstrained => flow::token_sender_constrained(name, obs),
+            CheckSpec::DpopNonceChallenge(c) => nonce::challenge(name, obs, c.of),
+            CheckSpec::DpopNonceSingle => nonce::one_header(name, obs),
+            CheckSpec::DpopNonceSyntax => nonce::syntax(name, obs),
+            CheckSpec::DpopNoncesUsed => nonce::used(name, obs),
         }
     }
 }
@@ -438,6 +469,11 @@ pub const CITED: &[&str] = &[
     tls::REQ_CERTIFICATE,
     flow::REQ_PAR_EXPIRY,
     http::REQ_CHALLENGE,
+    nonce::REQ_AS_CHALLENGE,
+    nonce::REQ_RS_CHALLENGE,
+    nonce::REQ_ONE_HEADER,
+    nonce::REQ_SYNTAX,
+    nonce::REQ_USED,
 ];
 
 #[cfg(test)]

@@ -97,6 +97,10 @@ pub enum Mutation {
     DpopJktMismatch,
     /// Send no `dpop_jkt` at PAR, so the code is not bound to a DPoP key.
     OmitDpopJkt,
+    /// Proof without the `nonce` claim although the server provided a nonce (RFC 9449 §11.3).
+    OmitDpopNonce,
+    /// Proof whose `nonce` is a random value the server never issued (RFC 9449 §4.3 check 10).
+    DpopUnknownNonce,
     // Sender constraint at the resource server
     /// Present a DPoP-bound token as `Bearer` with no proof.
     BearerDowngrade,

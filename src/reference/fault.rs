@@ -142,6 +142,21 @@ pub enum Fault {
     ParDpopProofNotBinding,
     /// PAR refuses requests that carry a DPoP proof.
     ParDpopProofRefused,
+    /// Nonce mode: the AS accepts any `nonce` value in a proof, not only one it issued.
+    DpopNonceNotChecked,
+    /// Nonce mode: the RS accepts any `nonce` value in a proof, not only one it issued.
+    RsDpopNonceNotChecked,
+    /// Nonce mode: the AS's `use_dpop_nonce` challenge is HTTP 401, not 400.
+    DpopNonceChallengeMalformed,
+    /// Nonce mode: the RS's `use_dpop_nonce` challenge is an HTTP 400 JSON error without a
+    /// `WWW-Authenticate: DPoP` challenge.
+    RsDpopNonceChallengeMalformed,
+    /// Nonce mode: challenges carry two `DPoP-Nonce` headers.
+    DpopNonceTwoHeaders,
+    /// Nonce mode: nonce values are sent as quoted strings.
+    DpopNonceQuoted,
+    /// Nonce mode: nonces are handed out on successful responses but never required.
+    DpopNonceOptional,
 }
 
 /// Why a fault name was refused; lists the known names so the user can pick one.
@@ -221,6 +236,13 @@ impl Fault {
         Fault::ParDpopJktMismatchAccepted,
         Fault::ParDpopProofNotBinding,
         Fault::ParDpopProofRefused,
+        Fault::DpopNonceNotChecked,
+        Fault::RsDpopNonceNotChecked,
+        Fault::DpopNonceChallengeMalformed,
+        Fault::RsDpopNonceChallengeMalformed,
+        Fault::DpopNonceTwoHeaders,
+        Fault::DpopNonceQuoted,
+        Fault::DpopNonceOptional,
     ];
 
     /// The kebab-case name used on the command line and in plans.
@@ -505,7 +527,50 @@ impl Fault {
                 "par-dpop-proof-refused",
                 "PAR refuses pushed requests that carry a DPoP proof, supporting only dpop_jkt (RFC9449-10.1-3)",
             ),
+            Fault::DpopNonceNotChecked => (
+                "dpop-nonce-not-checked",
+                "nonce mode: the AS demands a nonce in DPoP proofs but accepts any value, not only one it issued (RFC9449-8-3)",
+            ),
+            Fault::RsDpopNonceNotChecked => (
+                "rs-dpop-nonce-not-checked",
+                "nonce mode: the RS demands a nonce in DPoP proofs but accepts any value, not only one it issued (RFC9449-4.3-10)",
+            ),
+            Fault::DpopNonceChallengeMalformed => (
+                "dpop-nonce-challenge-malformed",
+                "nonce mode: the AS challenges for a DPoP nonce with HTTP 401, the resource server's form, not 400 (RFC9449-8-1)",
+            ),
+            Fault::RsDpopNonceChallengeMalformed => (
+                "rs-dpop-nonce-challenge-malformed",
+                "nonce mode: the RS challenges for a DPoP nonce with HTTP 400 and a JSON error, the AS's form, without WWW-Authenticate: DPoP (RFC9449-9-1)",
+            ),
+            Fault::DpopNonceTwoHeaders => (
+                "dpop-nonce-two-headers",
+                "nonce mode: nonce challenges of the AS and RS carry two DPoP-Nonce headers (RFC9449-8-2)",
+            ),
+            Fault::DpopNonceQuoted => (
+                "dpop-nonce-quoted",
+                "nonce mode: DPoP-Nonce values are sent as quoted strings, which 1*NQCHAR forbids (RFC9449-8.1-1)",
+            ),
+            Fault::DpopNonceOptional => (
+                "dpop-nonce-optional",
+                "nonce mode: the AS and RS hand out DPoP nonces on successful responses but accept proofs without one (RFC9449-11.3-1)",
+            ),
         }
+    }
+
+    /// Whether the fault concerns server-provided DPoP nonces, so that the server must run in
+    /// nonce mode for it to show (`demo` and `reference` switch that on).
+    pub fn needs_dpop_nonce(self) -> bool {
+        matches!(
+            self,
+            Fault::DpopNonceNotChecked
+                | Fault::RsDpopNonceNotChecked
+                | Fault::DpopNonceChallengeMalformed
+                | Fault::RsDpopNonceChallengeMalformed
+                | Fault::DpopNonceTwoHeaders
+                | Fault::DpopNonceQuoted
+                | Fault::DpopNonceOptional
+        )
     }
 }
 

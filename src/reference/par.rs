@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::app::App;
 use super::client_auth::{Endpoint, authenticate};
-use super::dpop::{self, DPOP_NONCE, DpopError, Expect};
+use super::dpop::{self, DPOP_NONCE, DpopError, Expect, NonceServer};
 use super::fault::Fault;
 use super::metadata::SCOPES;
 use super::oauth::{OAuthError, Params, json_no_store};
@@ -81,7 +81,7 @@ fn handle(
             method: "POST",
             url: &app.urls.par,
             access_token: None,
-            nonce: app.dpop_nonce,
+            nonce: app.dpop_nonce.then_some(NonceServer::As),
         },
     )
     .map_err(|e| dpop_error(app, e))?;
@@ -135,12 +135,18 @@ pub fn dpop_error(app: &App, e: DpopError) -> OAuthError {
     match e {
         DpopError::Invalid(why) => OAuthError::bad_request("invalid_dpop_proof", why),
         DpopError::UseNonce => {
-            let err = OAuthError::bad_request(
+            let mut err = OAuthError::bad_request(
                 "use_dpop_nonce",
                 "send the DPoP-Nonce value as nonce in the proof",
             );
-            match dpop::issue_nonce(app) {
-                Some(nonce) => err.with_header(DPOP_NONCE.clone(), nonce),
+            if app.fault(Fault::DpopNonceChallengeMalformed) {
+                // The fault answers like a resource server (RFC 9449 §9), not as §8 asks.
+                err.status = StatusCode::UNAUTHORIZED;
+            }
+            match dpop::nonce_headers(app, NonceServer::As) {
+                Some(nonces) => nonces
+                    .into_iter()
+                    .fold(err, |e, n| e.with_header(DPOP_NONCE.clone(), n)),
                 None => OAuthError::unavailable(),
             }
         }
