@@ -97,11 +97,13 @@ pub enum CheckSpec {
     /// §9 (RS) gives; not applicable when it never asked for a nonce there.
     DpopNonceChallenge(nonce::NonceChallenge),
     /// No response carries more than one `DPoP-Nonce` header (RFC9449-8-2).
-    DpopNonceSingle,
+    DpopNonceSingle(nonce::OfServer),
     /// Every `DPoP-Nonce` value is `1*NQCHAR` (RFC9449-8.1-1).
-    DpopNonceSyntax,
+    DpopNonceSyntax(nonce::OfServer),
     /// The server provided a DPoP nonce (FAPI2-SP-5.3.2.1-10, informational).
     DpopNoncesUsed,
+    /// Front-channel parameters next to `request_uri` were ignored or refused (RFC9126-4-3).
+    PushedParametersWin,
 }
 
 impl CheckSpec {
@@ -142,9 +144,10 @@ impl CheckSpec {
             CheckSpec::ParExpiresInBelow(_) => "par_expires_in_below",
             CheckSpec::MethodNotAllowed(_) => "method_not_allowed",
             CheckSpec::DpopNonceChallenge(_) => "dpop_nonce_challenge",
-            CheckSpec::DpopNonceSingle => "dpop_nonce_single",
-            CheckSpec::DpopNonceSyntax => "dpop_nonce_syntax",
+            CheckSpec::DpopNonceSingle(_) => "dpop_nonce_single",
+            CheckSpec::DpopNonceSyntax(_) => "dpop_nonce_syntax",
             CheckSpec::DpopNoncesUsed => "dpop_nonces_used",
+            CheckSpec::PushedParametersWin => "pushed_parameters_win",
         }
     }
 
@@ -178,16 +181,16 @@ impl CheckSpec {
             | CheckSpec::JwksUniqueKids
             | CheckSpec::JwksKeySizes => Some(StepKind::FetchJwks),
             CheckSpec::ParCreated => Some(StepKind::Par),
-            CheckSpec::IssInResponse | CheckSpec::StateEchoed | CheckSpec::RedirectStatus(_) => {
-                Some(StepKind::Authorize)
-            }
+            CheckSpec::IssInResponse
+            | CheckSpec::StateEchoed
+            | CheckSpec::RedirectStatus(_)
+            | CheckSpec::PushedParametersWin => Some(StepKind::Authorize),
             CheckSpec::TokenSenderConstrained => Some(StepKind::Token),
             CheckSpec::DpopNonceChallenge(c) => Some(c.of.step()),
-            CheckSpec::Accepted(_)
-            | CheckSpec::Rejected(_)
-            | CheckSpec::DpopNonceSingle
-            | CheckSpec::DpopNonceSyntax
-            | CheckSpec::DpopNoncesUsed => None,
+            CheckSpec::DpopNonceSingle(o) | CheckSpec::DpopNonceSyntax(o) => {
+                o.of.map(nonce::ChallengeAt::step)
+            }
+            CheckSpec::Accepted(_) | CheckSpec::Rejected(_) | CheckSpec::DpopNoncesUsed => None,
         }
     }
 
@@ -198,8 +201,8 @@ impl CheckSpec {
             CheckSpec::Accepted(_)
                 | CheckSpec::Rejected(_)
                 | CheckSpec::DpopNonceChallenge(_)
-                | CheckSpec::DpopNonceSingle
-                | CheckSpec::DpopNonceSyntax
+                | CheckSpec::DpopNonceSingle(_)
+                | CheckSpec::DpopNonceSyntax(_)
                 | CheckSpec::DpopNoncesUsed
         )
     }
@@ -267,9 +270,10 @@ impl CheckSpec {
             CheckSpec::RedirectStatus(r) => flow::redirect_status(name, obs, &r.allowed),
             CheckSpec::TokenSenderConstrained => flow::token_sender_constrained(name, obs),
             CheckSpec::DpopNonceChallenge(c) => nonce::challenge(name, obs, c.of),
-            CheckSpec::DpopNonceSingle => nonce::one_header(name, obs),
-            CheckSpec::DpopNonceSyntax => nonce::syntax(name, obs),
+            CheckSpec::DpopNonceSingle(o) => nonce::one_header(name, obs, o.of),
+            CheckSpec::DpopNonceSyntax(o) => nonce::syntax(name, obs, o.of),
             CheckSpec::DpopNoncesUsed => nonce::used(name, obs),
+            CheckSpec::PushedParametersWin => flow::pushed_parameters_win(name, obs),
         }
     }
 }
@@ -474,6 +478,7 @@ pub const CITED: &[&str] = &[
     nonce::REQ_ONE_HEADER,
     nonce::REQ_SYNTAX,
     nonce::REQ_USED,
+    flow::REQ_PUSHED_WIN,
 ];
 
 #[cfg(test)]

@@ -35,7 +35,7 @@ impl ChallengeAt {
         }
     }
 
-    fn stage(self) -> Stage {
+    pub fn stage(self) -> Stage {
         match self {
             ChallengeAt::Par => Stage::Par,
             ChallengeAt::Token => Stage::Token,
@@ -60,10 +60,37 @@ fn nonce_values(r: &RecordedResponse) -> Vec<&str> {
         .collect()
 }
 
-/// The item's responses that carried at least one `DPoP-Nonce` header, with their values.
-fn nonce_responses<'a>(obs: &'a Observations<'_>) -> Vec<(&'a Exchange, Vec<&'a str>)> {
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct OfServer {
+    /// Judge only the responses of the server that answered this step (by origin); all
+    /// responses by default.
+    #[serde(default)]
+    pub of: Option<ChallengeAt>,
+}
+
+fn origin(url: &str) -> Option<String> {
+    url::Url::parse(url)
+        .ok()
+        .map(|u| u.origin().ascii_serialization())
+}
+
+/// The origin of the server that answered `at`'s last request, if the step ran.
+fn server_of(obs: &Observations<'_>, at: ChallengeAt) -> Option<String> {
+    let seq = obs.last_by_step.get(&at.step())?;
+    let ex = obs.exchanges.iter().find(|e| e.seq == *seq)?;
+    origin(&ex.request.url)
+}
+
+/// The item's responses that carried at least one `DPoP-Nonce` header, with their values; only
+/// those from `server` when given.
+fn nonce_responses<'a>(
+    obs: &'a Observations<'_>,
+    server: Option<&str>,
+) -> Vec<(&'a Exchange, Vec<&'a str>)> {
     obs.exchanges
         .iter()
+        .filter(|e| server.is_none() || origin(&e.request.url).as_deref() == server)
         .filter_map(|e| {
             let values = nonce_values(e.response.as_ref()?);
             (!values.is_empty()).then_some((e, values))
@@ -71,7 +98,31 @@ fn nonce_responses<'a>(obs: &'a Observations<'_>) -> Vec<(&'a Exchange, Vec<&'a 
         .collect()
 }
 
-const NO_NONCES: &str = "no response carried a DPoP-Nonce header: the server does not use DPoP nonces here (optional, RFC 9449 §8, §9)";
+/// The responses `one_header` and `syntax` judge, or the finding that ends the check.
+fn judged_responses<'a>(
+    f: &Finding,
+    obs: &'a Observations<'_>,
+    of: Option<ChallengeAt>,
+) -> Result<Vec<(&'a Exchange, Vec<&'a str>)>, Finding> {
+    let server = match of {
+        Some(at) => match server_of(obs, at) {
+            Some(s) => Some(s),
+            None => return Err(f.clone().inconclusive(obs.why_missing())),
+        },
+        None => None,
+    };
+    let seen = nonce_responses(obs, server.as_deref());
+    if seen.is_empty() {
+        let whose = match (&server, of) {
+            (Some(s), Some(at)) => format!(" from {s}, which answered {},", at.stage().as_str()),
+            _ => String::new(),
+        };
+        return Err(f.clone().not_applicable(format!(
+            "no response{whose} carried a DPoP-Nonce header: the server does not use DPoP nonces (optional, RFC 9449 §8, §9)"
+        )));
+    }
+    Ok(seen)
+}
 
 /// `1*NQCHAR`: `%x21 / %x23-5B / %x5D-7E` (RFC 9449 §8.1), printable ASCII without space, `"`
 /// and `\`.
@@ -123,7 +174,8 @@ pub fn challenge(name: &str, obs: &Observations<'_>, at: ChallengeAt) -> Finding
         if !obs.last_by_step.contains_key(&at.step()) {
             return f.inconclusive(obs.why_missing());
         }
-        let why = if nonce_responses(obs).is_empty() {
+        let server = server_of(obs, at);
+        let why = if nonce_responses(obs, server.as_deref()).is_empty() {
             format!(
                 "the server never asked for a DPoP nonce at {}: it does not demand nonces there (optional, RFC 9449 §8, §9)",
                 stage.as_str()
@@ -199,15 +251,16 @@ pub fn challenge(name: &str, obs: &Observations<'_>, at: ChallengeAt) -> Finding
     }
 }
 
-/// RFC9449-8-2: no response carries more than one `DPoP-Nonce` header.
-pub fn one_header(name: &str, obs: &Observations<'_>) -> Finding {
+/// RFC9449-8-2: no response (of the server that answered `of`) carries more than one
+/// `DPoP-Nonce` header.
+pub fn one_header(name: &str, obs: &Observations<'_>, of: Option<ChallengeAt>) -> Finding {
     let f = Finding::new(name)
         .requirement(REQ_ONE_HEADER)
         .evidence("expected", "at most one DPoP-Nonce header per response");
-    let seen = nonce_responses(obs);
-    if seen.is_empty() {
-        return f.not_applicable(NO_NONCES);
-    }
+    let seen = match judged_responses(&f, obs, of) {
+        Ok(s) => s,
+        Err(done) => return done,
+    };
     match seen.iter().find(|(_, v)| v.len() > 1) {
         Some((e, v)) => f
             .on(Some(e.seq))
@@ -225,15 +278,15 @@ pub fn one_header(name: &str, obs: &Observations<'_>) -> Finding {
     }
 }
 
-/// RFC9449-8.1-1: every `DPoP-Nonce` value is `1*NQCHAR`.
-pub fn syntax(name: &str, obs: &Observations<'_>) -> Finding {
+/// RFC9449-8.1-1: every `DPoP-Nonce` value (of the server that answered `of`) is `1*NQCHAR`.
+pub fn syntax(name: &str, obs: &Observations<'_>, of: Option<ChallengeAt>) -> Finding {
     let f = Finding::new(name)
         .requirement(REQ_SYNTAX)
         .evidence("expected", "1*NQCHAR (%x21 / %x23-5B / %x5D-7E)");
-    let seen = nonce_responses(obs);
-    if seen.is_empty() {
-        return f.not_applicable(NO_NONCES);
-    }
+    let seen = match judged_responses(&f, obs, of) {
+        Ok(s) => s,
+        Err(done) => return done,
+    };
     for (e, values) in &seen {
         if let Some(bad) = values.iter().find(|v| !is_nqchar_string(v)) {
             return f
@@ -256,7 +309,7 @@ pub fn used(name: &str, obs: &Observations<'_>) -> Finding {
         "DPoP-Nonce headers or use_dpop_nonce challenges",
     );
     let challenges = obs.flow.map_or(0, |fl| fl.nonce_challenges.len());
-    let seen = nonce_responses(obs);
+    let seen = nonce_responses(obs, None);
     if let Some((e, _)) = seen.first() {
         return f
             .on(Some(e.seq))
@@ -387,10 +440,31 @@ mod tests {
             challenge("c", o, ChallengeAt::Token)
         });
         assert_eq!(f.status, FindingStatus::NotApplicable);
-        let f = judge(&ex, FlowObs::default(), &[], |o| one_header("h", o));
+        let f = judge(&ex, FlowObs::default(), &[], |o| one_header("h", o, None));
         assert_eq!(f.status, FindingStatus::NotApplicable);
         let f = judge(&ex, FlowObs::default(), &[], |o| used("u", o));
         assert_eq!(f.status, FindingStatus::Violated);
+    }
+
+    #[test]
+    fn of_restricts_to_the_server_that_answered_the_step() {
+        let mut rs = exchange(2, 200, &[], "{}");
+        rs.request.url = "https://rs.example/accounts".into();
+        let ex = [exchange(1, 200, &[("dpop-nonce", "a b")], "{}"), rs];
+        let last = [(StepKind::Token, 1), (StepKind::Resource, 2)];
+        let f = judge(&ex, FlowObs::default(), &last, |o| {
+            syntax("s", o, Some(ChallengeAt::Resource))
+        });
+        assert_eq!(f.status, FindingStatus::NotApplicable, "{}", f.message);
+        assert!(f.message.contains("https://rs.example"), "{}", f.message);
+        let f = judge(&ex, FlowObs::default(), &last, |o| {
+            syntax("s", o, Some(ChallengeAt::Token))
+        });
+        assert_eq!(f.status, FindingStatus::Violated);
+        let f = judge(&ex, FlowObs::default(), &[], |o| {
+            syntax("s", o, Some(ChallengeAt::Resource))
+        });
+        assert_eq!(f.status, FindingStatus::Inconclusive);
     }
 
     #[test]
@@ -401,10 +475,10 @@ mod tests {
             &[("DPoP-Nonce", "a"), ("dpop-nonce", "b")],
             "{}",
         )];
-        let f = judge(&two, FlowObs::default(), &[], |o| one_header("h", o));
+        let f = judge(&two, FlowObs::default(), &[], |o| one_header("h", o, None));
         assert_eq!(f.status, FindingStatus::Violated);
         let quoted = [exchange(1, 400, &[("dpop-nonce", "\"abc\"")], "{}")];
-        let f = judge(&quoted, FlowObs::default(), &[], |o| syntax("s", o));
+        let f = judge(&quoted, FlowObs::default(), &[], |o| syntax("s", o, None));
         assert_eq!(f.status, FindingStatus::Violated);
         let f = judge(&quoted, FlowObs::default(), &[], |o| used("u", o));
         assert_eq!(f.status, FindingStatus::Held);

@@ -75,6 +75,8 @@ pub enum DpopError {
     Invalid(String),
     /// `use_dpop_nonce`: retry with the nonce in the `DPoP-Nonce` header.
     UseNonce,
+    /// The server failed (the `dpop-long-jti-server-error` fault): HTTP 500.
+    Internal,
 }
 
 /// A validated proof.
@@ -135,13 +137,22 @@ pub fn validate(
         return invalid("jti, htm, htu and iat are all required");
     };
     if jti.len() > MAX_JTI_LEN {
+        // The fault's replay cache has a fixed-width column; the insert fails.
+        if app.fault(Fault::DpopLongJtiServerError) {
+            return Err(DpopError::Internal);
+        }
         return invalid("jti is too long");
     }
     if !app.fault(Fault::DpopHtuHtmNotChecked) {
         if htm != expect.method {
             return invalid("htm does not match the request method");
         }
-        if !same_uri(htu, expect.url) {
+        let matches = if app.fault(Fault::DpopHtuExactMatch) {
+            htu.split(['?', '#']).next() == Some(expect.url)
+        } else {
+            same_uri(htu, expect.url)
+        };
+        if !matches {
             return invalid("htu does not match the request URL");
         }
     }

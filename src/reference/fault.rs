@@ -157,6 +157,14 @@ pub enum Fault {
     DpopNonceQuoted,
     /// Nonce mode: nonces are handed out on successful responses but never required.
     DpopNonceOptional,
+    /// PAR accepts per-request redirect URIs, plain http ones too.
+    ParHttpRedirectUri,
+    /// A DPoP proof with a very long `jti` makes the server fail with HTTP 500.
+    DpopLongJtiServerError,
+    /// DPoP `htu` is compared with the endpoint URL as a string, without normalisation.
+    DpopHtuExactMatch,
+    /// `redirect_uri` and `state` in the query override the pushed ones.
+    FrontChannelOverridesPar,
 }
 
 /// Why a fault name was refused; lists the known names so the user can pick one.
@@ -243,6 +251,10 @@ impl Fault {
         Fault::DpopNonceTwoHeaders,
         Fault::DpopNonceQuoted,
         Fault::DpopNonceOptional,
+        Fault::ParHttpRedirectUri,
+        Fault::DpopLongJtiServerError,
+        Fault::DpopHtuExactMatch,
+        Fault::FrontChannelOverridesPar,
     ];
 
     /// The kebab-case name used on the command line and in plans.
@@ -554,6 +566,22 @@ impl Fault {
             Fault::DpopNonceOptional => (
                 "dpop-nonce-optional",
                 "nonce mode: the AS and RS hand out DPoP nonces on successful responses but accept proofs without one (RFC9449-11.3-1)",
+            ),
+            Fault::ParHttpRedirectUri => (
+                "par-http-redirect-uri",
+                "PAR accepts per-request redirect URIs from authenticated clients (RFC 9126 §2.4), plain http ones too (FAPI2-SP-5.3.2.2-8)",
+            ),
+            Fault::DpopLongJtiServerError => (
+                "dpop-long-jti-server-error",
+                "a DPoP proof with a jti over 256 characters makes the token endpoint and RS fail with HTTP 500 (RFC9449-11.1-3)",
+            ),
+            Fault::DpopHtuExactMatch => (
+                "dpop-htu-exact-match",
+                "DPoP htu is compared with the endpoint URL character by character, without normalising case or default port (RFC9449-4.3-p1)",
+            ),
+            Fault::FrontChannelOverridesPar => (
+                "front-channel-overrides-par",
+                "redirect_uri and state sent next to request_uri at the authorization endpoint override the pushed ones (RFC9126-4-3)",
             ),
         }
     }

@@ -134,6 +134,12 @@ fn handle(
 pub fn dpop_error(app: &App, e: DpopError) -> OAuthError {
     match e {
         DpopError::Invalid(why) => OAuthError::bad_request("invalid_dpop_proof", why),
+        DpopError::Internal => OAuthError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            error: "server_error",
+            description: "the DPoP replay cache could not store the proof".into(),
+            headers: Vec::new(),
+        },
         DpopError::UseNonce => {
             let mut err = OAuthError::bad_request(
                 "use_dpop_nonce",
@@ -180,7 +186,11 @@ pub fn validate_request(
     // Exact string comparison, no normalisation (RFC 9700 §4.1.3). RFC 9126 §2.4 (and FAPI 2.0
     // SP §7) would let an AS take unregistered URIs from authenticated clients at PAR; this one
     // chooses not to, which is equally conformant.
-    if redirect_uri != client.redirect_uri {
+    // The fault takes any per-request URI, as RFC 9126 §2.4 allows, but forgets that FAPI 2.0
+    // allows plain http only for loopback (FAPI2-SP-5.3.2.2-8).
+    let per_request = app.fault(Fault::ParHttpRedirectUri)
+        && url::Url::parse(redirect_uri).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+    if redirect_uri != client.redirect_uri && !per_request {
         return Err(invalid("redirect_uri is not registered for this client"));
     }
     let scope = params.get("scope").unwrap_or(DEFAULT_SCOPE);

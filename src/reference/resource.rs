@@ -294,6 +294,17 @@ fn check(
                         ));
                     }
                     Err(DpopError::UseNonce) => return Err(nonce_challenge(app)),
+                    Err(DpopError::Internal) => {
+                        return Err(Refusal {
+                            status: StatusCode::INTERNAL_SERVER_ERROR,
+                            error: None,
+                            description: "the DPoP replay cache could not store the proof",
+                            scheme: None,
+                            scope: None,
+                            nonces: Vec::new(),
+                            json_only: true,
+                        });
+                    }
                 }
             }
         }

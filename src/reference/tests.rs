@@ -296,6 +296,27 @@ impl T {
         self.post(http, "/token", &body, proof).await
     }
 
+    /// Redeems `code` with a DPoP proof by `key` whose claims `tweak` adjusts.
+    async fn redeem_with(
+        &self,
+        c: &RegisteredClient,
+        code: &str,
+        verifier: &str,
+        key: &SigningKey,
+        tweak: impl FnOnce(&mut Value),
+    ) -> Reply {
+        let mut body = self.auth(c);
+        body.extend(form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", &c.redirect_uri),
+            ("code_verifier", verifier),
+        ]));
+        let proof = self.proof_with(key, "POST", &self.url("/token"), tweak);
+        self.post(&self.http_for(c), "/token", &body, Some(proof))
+            .await
+    }
+
     /// Redeems `code` with a DPoP proof by `key` carrying `nonce` (none when `None`).
     async fn redeem_nonce(
         &self,
@@ -305,20 +326,12 @@ impl T {
         key: &SigningKey,
         nonce: Option<&str>,
     ) -> Reply {
-        let mut body = self.auth(c);
-        body.extend(form(&[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", &c.redirect_uri),
-            ("code_verifier", verifier),
-        ]));
-        let proof = self.proof_with(key, "POST", &self.url("/token"), |cl| {
+        self.redeem_with(c, code, verifier, key, |cl| {
             if let Some(n) = nonce {
                 cl["nonce"] = json!(n);
             }
-        });
-        self.post(&self.http_for(c), "/token", &body, Some(proof))
-            .await
+        })
+        .await
     }
 
     /// A DPoP-bound access token from a server that may demand nonces: a first proof without
@@ -1544,6 +1557,52 @@ async fn misbehaves(t: &T, fault: Fault) -> bool {
             let code = t.code(pkj, &verifier, &[]).await;
             let res = t.redeem_nonce(pkj, &code, &verifier, &key, None).await;
             res.status == StatusCode::OK && res.header("dpop-nonce").is_some()
+        }
+        Fault::ParHttpRedirectUri => push_status(
+            t.push(
+                pkj,
+                with(
+                    t.request(pkj, &verifier),
+                    "redirect_uri",
+                    "http://client.example/cb",
+                ),
+                None,
+            )
+            .await,
+        ),
+        Fault::DpopLongJtiServerError => {
+            let code = t.code(pkj, &verifier, &[]).await;
+            let res = t
+                .redeem_with(pkj, &code, &verifier, &key, |cl| {
+                    cl["jti"] = json!("j".repeat(10_000))
+                })
+                .await;
+            res.status == StatusCode::INTERNAL_SERVER_ERROR
+        }
+        Fault::FrontChannelOverridesPar => {
+            let pushed = t.push(pkj, t.request(pkj, &verifier), None).await;
+            let uri = pushed.body["request_uri"].as_str().unwrap();
+            let url = url::Url::parse_with_params(
+                &t.url("/authorize"),
+                [
+                    ("client_id", pkj.client_id.as_str()),
+                    ("request_uri", uri),
+                    ("state", "front-channel"),
+                ],
+            )
+            .unwrap();
+            let res = t.get(&t.http(None), url.as_str()).await;
+            res.header("location").is_some_and(|l| {
+                query_of(l).get("state").map(String::as_str) == Some("front-channel")
+            })
+        }
+        Fault::DpopHtuExactMatch => {
+            let code = t.code(pkj, &verifier, &[]).await;
+            let htu = t.url("/token").replacen("https://", "HTTPS://", 1);
+            let res = t
+                .redeem_with(pkj, &code, &verifier, &key, |cl| cl["htu"] = json!(htu))
+                .await;
+            res.status != StatusCode::OK
         }
     }
 }

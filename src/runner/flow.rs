@@ -594,6 +594,11 @@ pub async fn authorize_step(
         url.query_pairs_mut()
             .append_pair("client_id", &c.client_id)
             .append_pair("request_uri", &request_uri);
+        if mutations.has(&Mutation::FrontChannelOverrides) {
+            url.query_pairs_mut()
+                .append_pair("redirect_uri", authorize::UNREGISTERED_REDIRECT)
+                .append_pair("state", &random_token(16));
+        }
     } else {
         let redirect_uri = c
             .redirect_uris
@@ -630,10 +635,12 @@ pub async fn authorize_step(
         .iter()
         .flat_map(|cl| cl.redirect_uris.iter().cloned())
         .collect();
-    if let Ok(u) = url::Url::parse(authorize::UNREGISTERED_REDIRECT) {
-        // Never registered, but classified like one so its response parameters are read; the
-        // result below still reports it as a redirect to an unregistered URI.
-        registered.push(u);
+    for never in [authorize::UNREGISTERED_REDIRECT, authorize::HTTP_REDIRECT] {
+        if let Ok(u) = url::Url::parse(never) {
+            // Never registered, but classified like one so its response parameters are read;
+            // the result below still reports it as a redirect to an unregistered URI.
+            registered.push(u);
+        }
     }
     let scene = login::Scene {
         redirect_uris: registered,
@@ -655,7 +662,9 @@ pub async fn authorize_step(
             exchange,
             ..
         } => {
-            let unregistered = next.as_str().starts_with(authorize::UNREGISTERED_REDIRECT);
+            let unregistered = [authorize::UNREGISTERED_REDIRECT, authorize::HTTP_REDIRECT]
+                .iter()
+                .any(|never| next.as_str().starts_with(never));
             let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
             state.obs.authz_response = Some(params.clone());
             state.obs.authz_exchange = exchange;
