@@ -100,6 +100,10 @@ pub struct DemoArgs {
     /// show up as WARN, and a fault demo should end in exit 1 whenever its fault shows.
     #[arg(long)]
     pub strict: bool,
+    /// The reference AS and RS demand server-provided DPoP nonces (RFC 9449 §8, §9). Faults
+    /// about nonces switch this on themselves.
+    #[arg(long)]
+    pub dpop_nonce: bool,
     /// Directory for junit.xml, report.html and report.json.
     #[arg(long, default_value = "reports")]
     pub out: PathBuf,
@@ -137,7 +141,7 @@ pub struct ReferenceArgs {
     /// Serve an HTML login and consent form instead of approving automatically.
     #[arg(long)]
     pub login_form: bool,
-    /// Demand server-provided DPoP nonces (RFC 9449 §8).
+    /// Demand server-provided DPoP nonces at the AS and RS (RFC 9449 §8, §9).
     #[arg(long)]
     pub dpop_nonce: bool,
     /// Register the clients' redirect URIs at https://127.0.0.1:PORT instead of on the AS's
@@ -467,6 +471,7 @@ fn demo_command(args: DemoArgs) -> Result<i32, InputError> {
         &runtime,
         crate::reference::ReferenceOptions {
             faults: faults.clone(),
+            dpop_nonce: args.dpop_nonce,
             ..Default::default()
         },
     )?;
@@ -489,9 +494,14 @@ fn demo_command(args: DemoArgs) -> Result<i32, InputError> {
             .collect::<Vec<_>>()
             .join(", ")
     };
+    let nonce_text = if server.dpop_nonce() {
+        ", demanding DPoP nonces"
+    } else {
+        ""
+    };
     let _ = writeln!(
         out,
-        "demo: reference AS {} and RS {} with {faults_text}",
+        "demo: reference AS {} and RS {} with {faults_text}{nonce_text}",
         server.issuer(),
         server.resource_url()
     );

@@ -1,5 +1,6 @@
 //! Every reference fault is caught: `demo --strict --fault NAME` exits 1 and the items that
-//! docs/reference-faults.md lists for it have the listed outcome; the conformant demo passes.
+//! docs/reference-faults.md lists for it have the listed outcome; the conformant demo passes, with
+//! and without DPoP nonces (faults about nonces switch nonce mode on themselves).
 
 mod support;
 
@@ -144,6 +145,39 @@ fn every_listed_fault_is_documented_and_caught() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// Items that judge how a server uses DPoP nonces (RFC 9449 §8, §9, §11.3): against a server
+/// that provides none they SKIP, and the plain demo provides none.
+const NONCE_ITEMS: &[&str] = &[
+    "RFC9449-8-1",
+    "RFC9449-9-1",
+    "RFC9449-8-2",
+    "RFC9449-8-2/rs",
+    "RFC9449-8.1-1",
+    "RFC9449-8.1-1/rs",
+    "RFC9449-8-3",
+    "RFC9449-4.3-10/rs",
+    "RFC9449-11.3-1",
+    "RFC9449-11.3-1/rs",
+];
+
+/// (id, reason) of every result with `outcome`.
+fn results_with<'a>(report: &'a serde_json::Value, outcome: &str) -> Vec<(&'a str, &'a str)> {
+    report["results"]
+        .as_array()
+        .map(|rs| {
+            rs.iter()
+                .filter(|r| r["outcome"] == outcome)
+                .map(|r| {
+                    (
+                        r["key"]["id"].as_str().unwrap_or_default(),
+                        r["reason"].as_str().unwrap_or_default(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 #[test]
 fn conformant_reference_passes_every_item() {
     let dir = tempfile::tempdir().unwrap();
@@ -153,8 +187,34 @@ fn conformant_reference_passes_every_item() {
     assert_eq!(stats["fail"], 0, "{stderr}");
     assert_eq!(stats["error"], 0, "{stderr}");
     assert_eq!(stats["warn"], 0, "{stderr}");
-    assert_eq!(stats["skip"], 0, "{stderr}");
+    // The plain demo provides no DPoP nonces: exactly the nonce items SKIP, each saying so, in
+    // every DPoP variant.
+    let skipped = results_with(&report, "SKIP");
+    for (id, reason) in &skipped {
+        assert!(NONCE_ITEMS.contains(id), "{id} SKIPped: {reason}");
+        assert!(reason.contains("nonce"), "{id}: {reason}");
+    }
+    for id in NONCE_ITEMS {
+        assert_eq!(
+            outcomes_of(&report, id),
+            ["SKIP"; 4],
+            "{id} in the four DPoP variants"
+        );
+    }
     assert!(stats["pass"].as_u64().unwrap() > 300, "{stats}");
+    assert!(
+        outcomes_of(&report, "FAPI2-SP-5.3.2.1-10")
+            .iter()
+            .all(|o| *o == "PASS")
+    );
+    assert!(
+        results_with(&report, "PASS")
+            .iter()
+            .any(|(id, reason)| *id == "FAPI2-SP-5.3.2.1-10"
+                && reason.contains("informational")
+                && reason.contains("does not use DPoP nonces")),
+        "FAPI2-SP-5.3.2.1-10 reports that the plain demo uses no nonces"
+    );
     assert!(report["slow_excluded"].as_u64().unwrap() >= 1);
     assert!(stderr.contains("`demo --full` includes them"), "{stderr}");
     // The slow item passes too when included.
@@ -164,6 +224,29 @@ fn conformant_reference_passes_every_item() {
     );
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(outcome_of(&report, "FAPI2-SP-5.3.2.1-11"), "PASS");
+}
+
+/// With DPoP nonces demanded at the AS and RS, every item passes, the nonce items included.
+#[test]
+fn conformant_reference_with_dpop_nonces_passes_every_item() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, report, stderr) = demo(dir.path(), &["--dpop-nonce"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("demanding DPoP nonces"), "{stderr}");
+    let stats = &report["stats"];
+    for outcome in ["fail", "error", "warn", "skip"] {
+        assert_eq!(stats[outcome], 0, "{outcome}: {stderr}");
+    }
+    assert!(stats["pass"].as_u64().unwrap() > 300, "{stats}");
+    for id in NONCE_ITEMS {
+        assert_eq!(outcomes_of(&report, id), ["PASS"; 4], "{id}");
+    }
+    assert!(
+        results_with(&report, "PASS")
+            .iter()
+            .any(|(id, reason)| *id == "FAPI2-SP-5.3.2.1-10" && !reason.contains("informational")),
+        "FAPI2-SP-5.3.2.1-10 passes on its own finding, not as information"
+    );
 }
 
 #[test]

@@ -14,6 +14,7 @@ pub const REQ_SENDER_CONSTRAINED: &str = "FAPI2-SP-5.3.2.1-4";
 pub const REQ_STATE: &str = "RFC6749-4.1.2-2";
 pub const REQ_NO_ROTATION: &str = "FAPI2-SP-5.3.2.1-9";
 pub const REQ_PAR_EXPIRY: &str = "FAPI2-SP-5.3.2.2-12";
+pub const REQ_PUSHED_WIN: &str = "RFC9126-4-3";
 
 /// A protocol stage a request can be accepted or rejected at.
 /// Ordered as a flow runs them.
@@ -104,6 +105,12 @@ pub struct FlowObs {
     pub old_refresh_retry: Option<(bool, u32)>,
     /// A DPoP proof sent by a step under test carried a server-provided nonce.
     pub nonce_in_tested_proof: bool,
+    /// Responses that asked for a DPoP nonce (`use_dpop_nonce` as JSON `error` or in
+    /// `WWW-Authenticate`), in order: the stage and the exchange.
+    pub nonce_challenges: Vec<(Stage, u32)>,
+    /// A proof altered in its nonce (`omit_dpop_nonce`, `dpop_unknown_nonce`) was sent while the
+    /// server had provided no nonce: RFC 9449 §4.3 check 10 and §11.3 do not apply.
+    pub nonce_probe_without_nonce: bool,
     /// RFC 8705 `x5t#S256` of the certificate the token request presented, if any.
     pub client_cert_x5t: Option<String>,
     /// Why the flow stopped before its last step without any stage refusing (a step could not
@@ -229,6 +236,12 @@ pub fn rejected(
                 describe(pre)
             ));
     }
+    if fl.nonce_probe_without_nonce {
+        return f.not_applicable(
+            "the server provided no DPoP nonce before the proof whose nonce is under test; \
+             RFC 9449 §4.3 check 10 and §11.3 apply only once it has",
+        );
+    }
     let Some(r) = fl
         .stages
         .iter()
@@ -289,6 +302,56 @@ pub fn rejected(
                     errors.join(" or ")
                 )),
                 _ => f.held(describe(r)),
+            }
+        }
+    }
+}
+
+/// RFC9126-4-3: parameters sent in the front channel next to `request_uri` (another
+/// `redirect_uri` and `state`) are ignored, or the request is refused; they are never used.
+pub fn pushed_parameters_win(name: &str, obs: &Observations<'_>) -> Finding {
+    let f = Finding::new(name).requirement(REQ_PUSHED_WIN).evidence(
+        "expected",
+        "refused, or answered at the pushed redirect_uri with the pushed state",
+    );
+    let fl = match flow(&f, obs) {
+        Ok(x) => x,
+        Err(e) => return e,
+    };
+    if let Some(pre) = fl
+        .stages
+        .iter()
+        .find(|r| !r.under_test && r.result != StageResult::Accepted)
+    {
+        return f.on(pre.exchange).inconclusive(format!(
+            "a prerequisite step did not succeed: {}",
+            describe(pre)
+        ));
+    }
+    let Some(r) = fl.stages.iter().find(|r| r.stage == Stage::Authorization) else {
+        return f.inconclusive(obs.why_missing());
+    };
+    let f = f.on(r.exchange).evidence("actual", describe(r));
+    match &r.result {
+        StageResult::Undetermined(why) => f.inconclusive(why.clone()),
+        StageResult::RedirectedElsewhere(u) => f.violated(format!(
+            "the AS used the front-channel redirect_uri: it redirected to {u} (not followed)"
+        )),
+        StageResult::Rejected { .. } => f.held(format!("refused: {}", describe(r))),
+        StageResult::Accepted => {
+            let got = fl
+                .authz_response
+                .as_ref()
+                .and_then(|p| p.iter().find(|(k, _)| k == "state"))
+                .map(|(_, v)| v.as_str());
+            match (got, fl.sent_state.as_deref()) {
+                (Some(g), Some(sent)) if g == sent => {
+                    f.held("the pushed redirect_uri and state were used")
+                }
+                (g, _) => f.violated(format!(
+                    "the authorization response carries state {}, not the pushed one: the front-channel state was used",
+                    g.unwrap_or("(absent)")
+                )),
             }
         }
     }
@@ -883,5 +946,60 @@ mod tests {
         let mut one = with(vec![("r1", 1)], None);
         one.stages.pop();
         assert_eq!(check(one), Inconclusive);
+    }
+
+    #[test]
+    fn pushed_parameters_win_unless_the_front_channel_is_used() {
+        let judge = |result: StageResult, state: &str, nonce_probe: bool| {
+            let flow = FlowObs {
+                stages: vec![
+                    rec(Stage::Par, false, StageResult::Accepted),
+                    rec(Stage::Authorization, true, result),
+                ],
+                sent_state: Some("pushed".into()),
+                authz_response: Some(vec![("state".into(), state.into())]),
+                nonce_probe_without_nonce: nonce_probe,
+                ..Default::default()
+            };
+            observe(
+                Parts {
+                    flow: Some(flow),
+                    ..Default::default()
+                },
+                |o| pushed_parameters_win("p", o),
+            )
+            .status
+        };
+        assert_eq!(judge(StageResult::Accepted, "pushed", false), Held);
+        assert_eq!(judge(StageResult::Accepted, "front", false), Violated);
+        assert_eq!(judge(rej("invalid_request"), "", false), Held);
+        assert_eq!(
+            judge(
+                StageResult::RedirectedElsewhere("https://evil.example/cb".into()),
+                "",
+                false
+            ),
+            Violated
+        );
+    }
+
+    #[test]
+    fn a_nonce_probe_without_a_nonce_is_not_applicable() {
+        let flow = FlowObs {
+            stages: vec![
+                rec(Stage::Token, false, StageResult::Accepted),
+                rec(Stage::Token, true, StageResult::Accepted),
+            ],
+            nonce_probe_without_nonce: true,
+            ..Default::default()
+        };
+        let f = observe(
+            Parts {
+                flow: Some(flow),
+                ..Default::default()
+            },
+            |o| rejected_("r", o, &[Stage::Token], &[]),
+        );
+        assert_eq!(f.status, NotApplicable, "{}", f.message);
     }
 }

@@ -9,6 +9,7 @@ mod http;
 mod id_token;
 mod jwks;
 pub mod metadata;
+mod nonce;
 mod tls;
 
 use std::collections::HashMap;
@@ -104,6 +105,17 @@ pub enum CheckSpec {
     IdTokenNoX5uJku,
     /// The userinfo `sub` equals the ID token's, if the AS offers userinfo (OIDC-5.3.2-1).
     UserinfoSubMatches,
+    /// The server's first `use_dpop_nonce` challenge at a step has the form RFC 9449 §8 (AS) or
+    /// §9 (RS) gives; not applicable when it never asked for a nonce there.
+    DpopNonceChallenge(nonce::NonceChallenge),
+    /// No response carries more than one `DPoP-Nonce` header (RFC9449-8-2).
+    DpopNonceSingle(nonce::OfServer),
+    /// Every `DPoP-Nonce` value is `1*NQCHAR` (RFC9449-8.1-1).
+    DpopNonceSyntax(nonce::OfServer),
+    /// The server provided a DPoP nonce (FAPI2-SP-5.3.2.1-10, informational).
+    DpopNoncesUsed,
+    /// Front-channel parameters next to `request_uri` were ignored or refused (RFC9126-4-3).
+    PushedParametersWin,
 }
 
 impl CheckSpec {
@@ -148,6 +160,11 @@ impl CheckSpec {
             CheckSpec::IdTokenNonce => "id_token_nonce",
             CheckSpec::IdTokenNoX5uJku => "id_token_no_x5u_jku",
             CheckSpec::UserinfoSubMatches => "userinfo_sub_matches",
+            CheckSpec::DpopNonceChallenge(_) => "dpop_nonce_challenge",
+            CheckSpec::DpopNonceSingle(_) => "dpop_nonce_single",
+            CheckSpec::DpopNonceSyntax(_) => "dpop_nonce_syntax",
+            CheckSpec::DpopNoncesUsed => "dpop_nonces_used",
+            CheckSpec::PushedParametersWin => "pushed_parameters_win",
         }
     }
 
@@ -182,9 +199,10 @@ impl CheckSpec {
             | CheckSpec::JwksUniqueKids
             | CheckSpec::JwksKeySizes => Some(StepKind::FetchJwks),
             CheckSpec::ParCreated => Some(StepKind::Par),
-            CheckSpec::IssInResponse | CheckSpec::StateEchoed | CheckSpec::RedirectStatus(_) => {
-                Some(StepKind::Authorize)
-            }
+            CheckSpec::IssInResponse
+            | CheckSpec::StateEchoed
+            | CheckSpec::RedirectStatus(_)
+            | CheckSpec::PushedParametersWin => Some(StepKind::Authorize),
             CheckSpec::TokenSenderConstrained
             | CheckSpec::IdTokenClaims
             | CheckSpec::IdTokenNonce
@@ -194,14 +212,26 @@ impl CheckSpec {
                 return vec![StepKind::FetchJwks, StepKind::Token];
             }
             CheckSpec::UserinfoSubMatches => return vec![StepKind::Token, StepKind::Userinfo],
-            CheckSpec::Accepted(_) | CheckSpec::Rejected(_) => None,
+            CheckSpec::DpopNonceChallenge(c) => Some(c.of.step()),
+            CheckSpec::DpopNonceSingle(o) | CheckSpec::DpopNonceSyntax(o) => {
+                o.of.map(nonce::ChallengeAt::step)
+            }
+            CheckSpec::Accepted(_) | CheckSpec::Rejected(_) | CheckSpec::DpopNoncesUsed => None,
         };
         one.into_iter().collect()
     }
 
     /// Whether the check judges an OAuth flow (needs at least one par/authorize/token/resource step).
     pub fn needs_flow(&self) -> bool {
-        matches!(self, CheckSpec::Accepted(_) | CheckSpec::Rejected(_))
+        matches!(
+            self,
+            CheckSpec::Accepted(_)
+                | CheckSpec::Rejected(_)
+                | CheckSpec::DpopNonceChallenge(_)
+                | CheckSpec::DpopNonceSingle(_)
+                | CheckSpec::DpopNonceSyntax(_)
+                | CheckSpec::DpopNoncesUsed
+        )
     }
 
     /// Judges the observations.
@@ -271,6 +301,11 @@ impl CheckSpec {
             CheckSpec::IdTokenNonce => id_token::nonce(name, obs),
             CheckSpec::IdTokenNoX5uJku => id_token::no_x5u_jku(name, obs),
             CheckSpec::UserinfoSubMatches => id_token::userinfo_sub(name, obs),
+            CheckSpec::DpopNonceChallenge(c) => nonce::challenge(name, obs, c.of),
+            CheckSpec::DpopNonceSingle(o) => nonce::one_header(name, obs, o.of),
+            CheckSpec::DpopNonceSyntax(o) => nonce::syntax(name, obs, o.of),
+            CheckSpec::DpopNoncesUsed => nonce::used(name, obs),
+            CheckSpec::PushedParametersWin => flow::pushed_parameters_win(name, obs),
         }
     }
 }
@@ -474,6 +509,12 @@ pub const CITED: &[&str] = &[
     id_token::REQ_NONCE,
     id_token::REQ_NO_KEY_URLS,
     id_token::REQ_USERINFO_SUB,
+    nonce::REQ_AS_CHALLENGE,
+    nonce::REQ_RS_CHALLENGE,
+    nonce::REQ_ONE_HEADER,
+    nonce::REQ_SYNTAX,
+    nonce::REQ_USED,
+    flow::REQ_PUSHED_WIN,
 ];
 
 #[cfg(test)]

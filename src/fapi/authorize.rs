@@ -9,6 +9,8 @@ use super::pkce::{Pkce, random_token};
 
 /// A redirect URI that no client registers, for open-redirect probes (RFC 9700 §4.11).
 pub const UNREGISTERED_REDIRECT: &str = "https://evil.example/cb";
+/// A plain-http redirect URI that is not a loopback address (FAPI2-SP-5.3.2.2-8).
+pub const HTTP_REDIRECT: &str = "http://client.example/cb";
 
 /// What the request is for.
 pub struct AuthzParams<'a> {
@@ -36,6 +38,8 @@ pub fn params(p: &AuthzParams<'_>, mutations: &[Mutation]) -> Vec<(String, Strin
     put("client_id", p.client_id);
     if mutations.has(&Mutation::UnregisteredRedirectUri) {
         put("redirect_uri", UNREGISTERED_REDIRECT);
+    } else if mutations.has(&Mutation::HttpRedirectUri) {
+        put("redirect_uri", HTTP_REDIRECT);
     } else if !mutations.has(&Mutation::OmitRedirectUri) {
         put("redirect_uri", p.redirect_uri);
     }

@@ -66,6 +66,24 @@ fn public_jwk(key: &SigningKey) -> Value {
     jwk
 }
 
+/// `url` with an upper-case scheme and host and an explicit port (the default one when the URL
+/// has none): equivalent under RFC 3986 §6.2.2.1 and §6.2.3, different as a string.
+fn unnormalised(url: &str) -> String {
+    let Ok(u) = url::Url::parse(url) else {
+        return url.to_owned();
+    };
+    let port = u
+        .port_or_known_default()
+        .map(|p| format!(":{p}"))
+        .unwrap_or_default();
+    format!(
+        "{}://{}{port}{}",
+        u.scheme().to_ascii_uppercase(),
+        u.host_str().unwrap_or_default().to_ascii_uppercase(),
+        u.path()
+    )
+}
+
 /// Builds a proof signed by `key` (`now` is the server's clock in seconds).
 pub fn proof(
     key: &DpopKey,
@@ -76,6 +94,8 @@ pub fn proof(
     let htu = target.htu.split(['?', '#']).next().unwrap_or(target.htu);
     let htu = if mutations.has(&Mutation::DpopWrongHtu) {
         "https://wrong.example/other".to_owned()
+    } else if mutations.has(&Mutation::DpopHtuUnnormalised) {
+        unnormalised(htu)
     } else {
         htu.to_owned()
     };
@@ -90,7 +110,14 @@ pub fn proof(
             _ => None,
         })
         .unwrap_or(0);
-    let mut claims = json!({"jti": random_token(16), "htm": htm, "htu": htu, "iat": now + offset});
+    let jti = match mutations.find_map(|m| match m {
+        Mutation::DpopJtiLength(n) => Some(*n),
+        _ => None,
+    }) {
+        Some(n) => random_token(n).chars().take(n).collect(),
+        None => random_token(16),
+    };
+    let mut claims = json!({"jti": jti, "htm": htm, "htu": htu, "iat": now + offset});
     if let Some(o) = claims.as_object_mut() {
         if let (Some(at), false) = (target.access_token, mutations.has(&Mutation::DpopOmitAth)) {
             o.insert("ath".into(), json!(ath(at)));
@@ -149,6 +176,20 @@ fn sign(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unnormalised_htu_differs_only_in_case_and_port() {
+        assert_eq!(
+            unnormalised("https://as.example/token"),
+            "HTTPS://AS.EXAMPLE:443/token"
+        );
+        assert_eq!(
+            unnormalised("https://127.0.0.1:8443/token"),
+            "HTTPS://127.0.0.1:8443/token"
+        );
+        let a = url::Url::parse(&unnormalised("https://as.example/token")).unwrap();
+        assert_eq!(a.as_str(), "https://as.example/token");
+    }
 
     #[test]
     fn proof_carries_htm_htu_without_query_and_ath() {

@@ -30,6 +30,8 @@ pub enum Mutation {
     OmitRedirectUri,
     /// Use a redirect URI the client never registered (open-redirect probe).
     UnregisteredRedirectUri,
+    /// Use `http://client.example/cb`: plain http, not a loopback address (FAPI2-SP-5.3.2.2-8).
+    HttpRedirectUri,
     /// Use this `response_type` instead of `code`.
     ResponseType(String),
     /// Send a nonce of this many characters.
@@ -38,6 +40,9 @@ pub enum Mutation {
     OmitState,
     /// Add a `request_uri` parameter to the pushed request (RFC 9126 §2.1 forbids it).
     ParRequestUri,
+    /// Next to `request_uri` at the authorization endpoint, also send `redirect_uri`
+    /// (`https://evil.example/cb`) and another `state` (RFC 9126 §4: the pushed ones count).
+    FrontChannelOverrides,
     // Client authentication (FAPI2-SP-5.3.2.1-6, -8, -13)
     /// Authenticate with nothing but `client_id`.
     NoClientAuth,
@@ -90,6 +95,11 @@ pub enum Mutation {
     DpopJwkPrivate,
     /// Two `DPoP` headers, each a valid proof.
     DpopTwoHeaders,
+    /// Proof whose `jti` is this many characters long (RFC 9449 §11.1: large values).
+    DpopJtiLength(usize),
+    /// Proof whose `htu` has an upper-case scheme and host and an explicit port, also the
+    /// default one: the same URI after RFC 3986 §6.2.2/§6.2.3 normalisation.
+    DpopHtuUnnormalised,
     /// Send a DPoP proof to PAR instead of `dpop_jkt` (RFC 9449 §10.1); with
     /// `dpop_jkt_mismatch`, send both, naming different keys.
     DpopProofAtPar,
@@ -97,6 +107,10 @@ pub enum Mutation {
     DpopJktMismatch,
     /// Send no `dpop_jkt` at PAR, so the code is not bound to a DPoP key.
     OmitDpopJkt,
+    /// Proof without the `nonce` claim although the server provided a nonce (RFC 9449 §11.3).
+    OmitDpopNonce,
+    /// Proof whose `nonce` is a random value the server never issued (RFC 9449 §4.3 check 10).
+    DpopUnknownNonce,
     // Sender constraint at the resource server
     /// Present a DPoP-bound token as `Bearer` with no proof.
     BearerDowngrade,

@@ -79,7 +79,8 @@ pub struct App {
     pub login_form: bool,
     /// The password of user `alice` on the login form.
     pub login_password: String,
-    /// Demand server-provided DPoP nonces at PAR and token endpoint (RFC 9449 §8).
+    /// Demand server-provided DPoP nonces at the PAR and token endpoints and the RS (RFC 9449
+    /// §8, §9).
     pub dpop_nonce: bool,
 }
 

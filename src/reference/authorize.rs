@@ -115,6 +115,18 @@ fn handle(app: &App, query: &str) -> Response {
             "request_uri was pushed by another client (RFC 9126 §2.2)",
         );
     }
+    if app.fault(Fault::FrontChannelOverridesPar) {
+        // The fault merges the query over the pushed request instead of ignoring it.
+        let (redirect_uri, state) = (params.get("redirect_uri"), params.get("state"));
+        app.store.pushed.update(&request_uri, now, |r| {
+            if let Some(u) = redirect_uri {
+                r.redirect_uri = u.to_owned();
+            }
+            if let Some(s) = state {
+                r.state = Some(s.to_owned());
+            }
+        });
+    }
     if app.login_form {
         let session = random_value();
         let login = LoginSession {

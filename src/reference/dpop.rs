@@ -3,7 +3,8 @@
 //!
 //! Returns the proof key's thumbprint; what it is bound to is the caller's business.
 
-use axum::http::{HeaderMap, HeaderName};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::response::Response;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
@@ -38,8 +39,33 @@ pub struct Expect<'a> {
     pub url: &'a str,
     /// The access token the proof must cover with `ath` (RS and userinfo only).
     pub access_token: Option<&'a str>,
-    /// Whether a server nonce is required (nonce mode at the AS).
-    pub nonce: bool,
+    /// Which server's nonce is required, if any (nonce mode).
+    pub nonce: Option<NonceServer>,
+}
+
+/// Which server issued a nonce: RFC 9449 §9, nonces are accepted only by the server that issued
+/// them, so the AS and the RS keep their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NonceServer {
+    As,
+    Rs,
+}
+
+impl NonceServer {
+    fn store(self, app: &App) -> &super::state::ExpiringMap<()> {
+        match self {
+            NonceServer::As => &app.store.dpop_nonces,
+            NonceServer::Rs => &app.store.rs_dpop_nonces,
+        }
+    }
+
+    /// Whether the fault that accepts any nonce value is on for this server.
+    fn any_nonce_accepted(self, app: &App) -> bool {
+        match self {
+            NonceServer::As => app.fault(Fault::DpopNonceNotChecked),
+            NonceServer::Rs => app.fault(Fault::RsDpopNonceNotChecked),
+        }
+    }
 }
 
 /// Why a proof was refused.
@@ -49,6 +75,8 @@ pub enum DpopError {
     Invalid(String),
     /// `use_dpop_nonce`: retry with the nonce in the `DPoP-Nonce` header.
     UseNonce,
+    /// The server failed (the `dpop-long-jti-server-error` fault): HTTP 500.
+    Internal,
 }
 
 /// A validated proof.
@@ -109,13 +137,22 @@ pub fn validate(
         return invalid("jti, htm, htu and iat are all required");
     };
     if jti.len() > MAX_JTI_LEN {
+        // The fault's replay cache has a fixed-width column; the insert fails.
+        if app.fault(Fault::DpopLongJtiServerError) {
+            return Err(DpopError::Internal);
+        }
         return invalid("jti is too long");
     }
     if !app.fault(Fault::DpopHtuHtmNotChecked) {
         if htm != expect.method {
             return invalid("htm does not match the request method");
         }
-        if !same_uri(htu, expect.url) {
+        let matches = if app.fault(Fault::DpopHtuExactMatch) {
+            htu.split(['?', '#']).next() == Some(expect.url)
+        } else {
+            same_uri(htu, expect.url)
+        };
+        if !matches {
             return invalid("htu does not match the request URL");
         }
     }
@@ -137,11 +174,13 @@ pub fn validate(
             return invalid("ath does not match the access token");
         }
     }
-    if expect.nonce {
-        let known = proof
-            .claim_str("nonce")
-            .is_some_and(|n| app.store.dpop_nonces.get(n, now).is_some());
-        if !known {
+    if let Some(server) = expect.nonce {
+        let accepted = match proof.claim_str("nonce") {
+            Some(n) => server.any_nonce_accepted(app) || server.store(app).get(n, now).is_some(),
+            // The fault hands nonces out but never insists on them (RFC 9449 §11.3 forbids that).
+            None => app.fault(Fault::DpopNonceOptional),
+        };
+        if !accepted {
             return Err(DpopError::UseNonce);
         }
     }
@@ -168,14 +207,41 @@ fn same_uri(htu: &str, expected: &str) -> bool {
     url::Url::parse(expected).is_ok_and(|want| want == got)
 }
 
-/// A fresh server nonce (RFC 9449 §8), remembered for a while.
-pub fn issue_nonce(app: &App) -> Option<String> {
-    let nonce = random_value();
+/// A fresh server nonce (RFC 9449 §8), remembered for a while by the server that issues it.
+pub fn issue_nonce(app: &App, server: NonceServer) -> Option<String> {
+    let nonce = if app.fault(Fault::DpopNonceQuoted) {
+        // The fault's mistake: an HTTP quoted-string, as if DPoP-Nonce were an auth-param.
+        format!("\"{}\"", random_value())
+    } else {
+        random_value()
+    };
     let now = app.now();
-    app.store
-        .dpop_nonces
+    server
+        .store(app)
         .insert(nonce.clone(), (), now + NONCE_LIFETIME_SECS, now)
         .then_some(nonce)
+}
+
+/// The `DPoP-Nonce` headers of a response that provides a nonce: one, or two with the
+/// `dpop-nonce-two-headers` fault (RFC 9449 §8 allows at most one). None when the store is full.
+pub fn nonce_headers(app: &App, server: NonceServer) -> Option<Vec<String>> {
+    let copies = if app.fault(Fault::DpopNonceTwoHeaders) {
+        2
+    } else {
+        1
+    };
+    (0..copies).map(|_| issue_nonce(app, server)).collect()
+}
+
+/// With the `dpop-nonce-optional` fault, a successful response to a request with a DPoP proof
+/// hands out a fresh nonce (as RFC 9449 §8.2 allows) that later proofs need not carry.
+pub fn hand_out_nonce(app: &App, server: NonceServer, request: &HeaderMap, res: &mut Response) {
+    if !(app.dpop_nonce && app.fault(Fault::DpopNonceOptional) && request.contains_key(&DPOP)) {
+        return;
+    }
+    if let Some(v) = issue_nonce(app, server).and_then(|n| HeaderValue::from_str(&n).ok()) {
+        res.headers_mut().insert(DPOP_NONCE.clone(), v);
+    }
 }
 
 /// The `algs` parameter of a DPoP challenge (RFC 9449 §7.1).

@@ -156,6 +156,29 @@ pub enum Fault {
     IdTokenJkuHeader,
     /// Userinfo answers with another `sub` than the ID token's.
     UserinfoOtherSub,
+    /// Nonce mode: the AS accepts any `nonce` value in a proof, not only one it issued.
+    DpopNonceNotChecked,
+    /// Nonce mode: the RS accepts any `nonce` value in a proof, not only one it issued.
+    RsDpopNonceNotChecked,
+    /// Nonce mode: the AS's `use_dpop_nonce` challenge is HTTP 401, not 400.
+    DpopNonceChallengeMalformed,
+    /// Nonce mode: the RS's `use_dpop_nonce` challenge is an HTTP 400 JSON error without a
+    /// `WWW-Authenticate: DPoP` challenge.
+    RsDpopNonceChallengeMalformed,
+    /// Nonce mode: challenges carry two `DPoP-Nonce` headers.
+    DpopNonceTwoHeaders,
+    /// Nonce mode: nonce values are sent as quoted strings.
+    DpopNonceQuoted,
+    /// Nonce mode: nonces are handed out on successful responses but never required.
+    DpopNonceOptional,
+    /// PAR accepts per-request redirect URIs, plain http ones too.
+    ParHttpRedirectUri,
+    /// A DPoP proof with a very long `jti` makes the server fail with HTTP 500.
+    DpopLongJtiServerError,
+    /// DPoP `htu` is compared with the endpoint URL as a string, without normalisation.
+    DpopHtuExactMatch,
+    /// `redirect_uri` and `state` in the query override the pushed ones.
+    FrontChannelOverridesPar,
 }
 
 /// Why a fault name was refused; lists the known names so the user can pick one.
@@ -242,6 +265,17 @@ impl Fault {
         Fault::IdTokenWrongNonce,
         Fault::IdTokenJkuHeader,
         Fault::UserinfoOtherSub,
+        Fault::DpopNonceNotChecked,
+        Fault::RsDpopNonceNotChecked,
+        Fault::DpopNonceChallengeMalformed,
+        Fault::RsDpopNonceChallengeMalformed,
+        Fault::DpopNonceTwoHeaders,
+        Fault::DpopNonceQuoted,
+        Fault::DpopNonceOptional,
+        Fault::ParHttpRedirectUri,
+        Fault::DpopLongJtiServerError,
+        Fault::DpopHtuExactMatch,
+        Fault::FrontChannelOverridesPar,
     ];
 
     /// The kebab-case name used on the command line and in plans.
@@ -554,7 +588,66 @@ impl Fault {
                 "userinfo-other-sub",
                 "userinfo names a pairwise sub where the ID token has the public one (OIDC-5.3.2-1)",
             ),
+            Fault::DpopNonceNotChecked => (
+                "dpop-nonce-not-checked",
+                "nonce mode: the AS demands a nonce in DPoP proofs but accepts any value, not only one it issued (RFC9449-8-3)",
+            ),
+            Fault::RsDpopNonceNotChecked => (
+                "rs-dpop-nonce-not-checked",
+                "nonce mode: the RS demands a nonce in DPoP proofs but accepts any value, not only one it issued (RFC9449-4.3-10)",
+            ),
+            Fault::DpopNonceChallengeMalformed => (
+                "dpop-nonce-challenge-malformed",
+                "nonce mode: the AS challenges for a DPoP nonce with HTTP 401, the resource server's form, not 400 (RFC9449-8-1)",
+            ),
+            Fault::RsDpopNonceChallengeMalformed => (
+                "rs-dpop-nonce-challenge-malformed",
+                "nonce mode: the RS challenges for a DPoP nonce with HTTP 400 and a JSON error, the AS's form, without WWW-Authenticate: DPoP (RFC9449-9-1)",
+            ),
+            Fault::DpopNonceTwoHeaders => (
+                "dpop-nonce-two-headers",
+                "nonce mode: nonce challenges of the AS and RS carry two DPoP-Nonce headers (RFC9449-8-2)",
+            ),
+            Fault::DpopNonceQuoted => (
+                "dpop-nonce-quoted",
+                "nonce mode: DPoP-Nonce values are sent as quoted strings, which 1*NQCHAR forbids (RFC9449-8.1-1)",
+            ),
+            Fault::DpopNonceOptional => (
+                "dpop-nonce-optional",
+                "nonce mode: the AS and RS hand out DPoP nonces on successful responses but accept proofs without one (RFC9449-11.3-1)",
+            ),
+            Fault::ParHttpRedirectUri => (
+                "par-http-redirect-uri",
+                "PAR accepts per-request redirect URIs from authenticated clients (RFC 9126 §2.4), plain http ones too (FAPI2-SP-5.3.2.2-8)",
+            ),
+            Fault::DpopLongJtiServerError => (
+                "dpop-long-jti-server-error",
+                "a DPoP proof with a jti over 256 characters makes the token endpoint and RS fail with HTTP 500 (RFC9449-11.1-3)",
+            ),
+            Fault::DpopHtuExactMatch => (
+                "dpop-htu-exact-match",
+                "DPoP htu is compared with the endpoint URL character by character, without normalising case or default port (RFC9449-4.3-p1)",
+            ),
+            Fault::FrontChannelOverridesPar => (
+                "front-channel-overrides-par",
+                "redirect_uri and state sent next to request_uri at the authorization endpoint override the pushed ones (RFC9126-4-3)",
+            ),
         }
+    }
+
+    /// Whether the fault concerns server-provided DPoP nonces, so that the server must run in
+    /// nonce mode for it to show (`demo` and `reference` switch that on).
+    pub fn needs_dpop_nonce(self) -> bool {
+        matches!(
+            self,
+            Fault::DpopNonceNotChecked
+                | Fault::RsDpopNonceNotChecked
+                | Fault::DpopNonceChallengeMalformed
+                | Fault::RsDpopNonceChallengeMalformed
+                | Fault::DpopNonceTwoHeaders
+                | Fault::DpopNonceQuoted
+                | Fault::DpopNonceOptional
+        )
     }
 }
 

@@ -54,7 +54,8 @@ pub struct ReferenceOptions {
     pub rs_port: u16,
     /// Serve an HTML login and consent form instead of approving automatically.
     pub login_form: bool,
-    /// Demand server-provided DPoP nonces at the PAR and token endpoints (RFC 9449 §8).
+    /// Demand server-provided DPoP nonces at the PAR and token endpoints and the RS (RFC 9449
+    /// §8, §9). Faults about nonces switch it on whatever this says.
     pub dpop_nonce: bool,
     /// Password of the user `alice` on the login form; random by default.
     pub login_password: String,
@@ -166,7 +167,7 @@ pub async fn start(opts: ReferenceOptions) -> Result<ReferenceServer, ReferenceE
         key,
         login_form: opts.login_form,
         login_password: opts.login_password,
-        dpop_nonce: opts.dpop_nonce,
+        dpop_nonce: opts.dpop_nonce || opts.faults.iter().any(|f| f.needs_dpop_nonce()),
     });
     let (stop, stopped) = watch::channel(false);
     let tasks = vec![
@@ -195,6 +196,11 @@ impl ReferenceServer {
     /// The issuer identifier, `https://127.0.0.1:PORT` without a trailing slash.
     pub fn issuer(&self) -> &str {
         &self.app.urls.issuer
+    }
+
+    /// Whether the servers demand DPoP nonces (asked for, or implied by a fault).
+    pub fn dpop_nonce(&self) -> bool {
+        self.app.dpop_nonce
     }
 
     /// The protected resource URL on the RS.

@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::app::App;
 use super::client_auth::{Endpoint, authenticate};
-use super::dpop::{self, DPOP_NONCE, DpopError, Expect};
+use super::dpop::{self, DPOP_NONCE, DpopError, Expect, NonceServer};
 use super::fault::Fault;
 use super::metadata::SCOPES;
 use super::oauth::{OAuthError, Params, json_no_store};
@@ -81,7 +81,7 @@ fn handle(
             method: "POST",
             url: &app.urls.par,
             access_token: None,
-            nonce: app.dpop_nonce,
+            nonce: app.dpop_nonce.then_some(NonceServer::As),
         },
     )
     .map_err(|e| dpop_error(app, e))?;
@@ -134,13 +134,25 @@ fn handle(
 pub fn dpop_error(app: &App, e: DpopError) -> OAuthError {
     match e {
         DpopError::Invalid(why) => OAuthError::bad_request("invalid_dpop_proof", why),
+        DpopError::Internal => OAuthError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            error: "server_error",
+            description: "the DPoP replay cache could not store the proof".into(),
+            headers: Vec::new(),
+        },
         DpopError::UseNonce => {
-            let err = OAuthError::bad_request(
+            let mut err = OAuthError::bad_request(
                 "use_dpop_nonce",
                 "send the DPoP-Nonce value as nonce in the proof",
             );
-            match dpop::issue_nonce(app) {
-                Some(nonce) => err.with_header(DPOP_NONCE.clone(), nonce),
+            if app.fault(Fault::DpopNonceChallengeMalformed) {
+                // The fault answers like a resource server (RFC 9449 §9), not as §8 asks.
+                err.status = StatusCode::UNAUTHORIZED;
+            }
+            match dpop::nonce_headers(app, NonceServer::As) {
+                Some(nonces) => nonces
+                    .into_iter()
+                    .fold(err, |e, n| e.with_header(DPOP_NONCE.clone(), n)),
                 None => OAuthError::unavailable(),
             }
         }
@@ -174,7 +186,11 @@ pub fn validate_request(
     // Exact string comparison, no normalisation (RFC 9700 §4.1.3). RFC 9126 §2.4 (and FAPI 2.0
     // SP §7) would let an AS take unregistered URIs from authenticated clients at PAR; this one
     // chooses not to, which is equally conformant.
-    if redirect_uri != client.redirect_uri {
+    // The fault takes any per-request URI, as RFC 9126 §2.4 allows, but forgets that FAPI 2.0
+    // allows plain http only for loopback (FAPI2-SP-5.3.2.2-8).
+    let per_request = app.fault(Fault::ParHttpRedirectUri)
+        && url::Url::parse(redirect_uri).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+    if redirect_uri != client.redirect_uri && !per_request {
         return Err(invalid("redirect_uri is not registered for this client"));
     }
     let scope = params.get("scope").unwrap_or(DEFAULT_SCOPE);

@@ -15,7 +15,7 @@ use axum::response::Response;
 use serde_json::json;
 
 use super::app::App;
-use super::dpop::{self, DpopError, Expect, algs_challenge};
+use super::dpop::{self, DPOP_NONCE, DpopError, Expect, NonceServer, algs_challenge};
 use super::fault::Fault;
 use super::oauth::{Params, json_no_store};
 use super::pki::x5t_s256;
@@ -51,6 +51,11 @@ struct Refusal {
     description: &'static str,
     scheme: Option<Scheme>,
     scope: Option<&'static str>,
+    /// `DPoP-Nonce` values to send (a nonce challenge, RFC 9449 §9).
+    nonces: Vec<String>,
+    /// Answer with the JSON body only, without `WWW-Authenticate` (the
+    /// `rs-dpop-nonce-challenge-malformed` fault).
+    json_only: bool,
 }
 
 impl Refusal {
@@ -61,6 +66,8 @@ impl Refusal {
             description,
             scheme: Some(scheme),
             scope: None,
+            nonces: Vec::new(),
+            json_only: false,
         }
     }
 
@@ -70,7 +77,12 @@ impl Refusal {
             None => json!({ "error_description": self.description }),
         };
         let mut res = json_no_store(self.status, body);
-        if app.fault(Fault::RsNoWwwAuthenticate) {
+        for n in &self.nonces {
+            if let Ok(v) = HeaderValue::from_str(n) {
+                res.headers_mut().append(DPOP_NONCE.clone(), v);
+            }
+        }
+        if app.fault(Fault::RsNoWwwAuthenticate) || self.json_only {
             return res;
         }
         let params = |scheme: Scheme| {
@@ -119,19 +131,26 @@ pub async fn accounts(
         &method,
         &headers,
         query.as_deref(),
-        &app.urls.resource,
-        "accounts",
+        Protected {
+            url: &app.urls.resource,
+            scope: "accounts",
+            nonce: app.dpop_nonce.then_some(NonceServer::Rs),
+        },
     ) {
-        Ok(token) => json_no_store(
-            StatusCode::OK,
-            json!({
+        Ok(token) => {
+            let mut res = json_no_store(
+                StatusCode::OK,
+                json!({
                 "owner": token.sub,
                 "accounts": [
                     { "account_id": "acc-1", "currency": "EUR", "balance": "1024.00" },
                     { "account_id": "acc-2", "currency": "EUR", "balance": "77.50" },
                 ],
-            }),
-        ),
+                }),
+            );
+            dpop::hand_out_nonce(&app, NonceServer::Rs, &headers, &mut res);
+            res
+        }
         Err(refusal) => refusal.into_response(&app),
     };
     with_interaction_id(&app, &headers, res)
@@ -151,8 +170,12 @@ pub async fn userinfo(
         &method,
         &headers,
         query.as_deref(),
-        &app.urls.userinfo,
-        "openid",
+        Protected {
+            url: &app.urls.userinfo,
+            scope: "openid",
+            // UserInfo is not part of the nonce demonstration; it never asks for one.
+            nonce: None,
+        },
     ) {
         Ok(token) => {
             let sub = if app.fault(Fault::UserinfoOtherSub) {
@@ -204,6 +227,13 @@ fn uuid_v4() -> String {
     )
 }
 
+/// What a protected endpoint needs: its URL (for `htu`), the scope, and whose DPoP nonces.
+struct Protected<'a> {
+    url: &'a str,
+    scope: &'static str,
+    nonce: Option<NonceServer>,
+}
+
 /// Finds, validates and sender-checks the access token, then checks its scope.
 fn check(
     app: &App,
@@ -211,9 +241,13 @@ fn check(
     method: &Method,
     headers: &HeaderMap,
     query: Option<&str>,
-    url: &str,
-    needed_scope: &'static str,
+    resource: Protected<'_>,
 ) -> Result<AccessRecord, Refusal> {
+    let Protected {
+        url,
+        scope: needed_scope,
+        nonce,
+    } = resource;
     let (scheme, token) = presented_token(app, headers, query)?;
     let now = app.now();
     let record = match app.store.access.get(&token, now) {
@@ -241,7 +275,7 @@ fn check(
                     method: method.as_str(),
                     url,
                     access_token: Some(&token),
-                    nonce: false,
+                    nonce,
                 };
                 match dpop::validate(app, headers, expect) {
                     Ok(Some(proof)) if proof.jkt == *jkt => {}
@@ -259,12 +293,24 @@ fn check(
                             "a DPoP proof is required",
                         ));
                     }
-                    Err(DpopError::Invalid(_) | DpopError::UseNonce) => {
+                    Err(DpopError::Invalid(_)) => {
                         return Err(Refusal::unauthorized(
                             Scheme::Dpop,
                             "invalid_dpop_proof",
                             "the DPoP proof is invalid",
                         ));
+                    }
+                    Err(DpopError::UseNonce) => return Err(nonce_challenge(app)),
+                    Err(DpopError::Internal) => {
+                        return Err(Refusal {
+                            status: StatusCode::INTERNAL_SERVER_ERROR,
+                            error: None,
+                            description: "the DPoP replay cache could not store the proof",
+                            scheme: None,
+                            scope: None,
+                            nonces: Vec::new(),
+                            json_only: true,
+                        });
                     }
                 }
             }
@@ -303,9 +349,41 @@ fn check(
             description: "the token lacks the scope this resource needs",
             scheme: Some(scheme),
             scope: Some(needed_scope),
+            nonces: Vec::new(),
+            json_only: false,
         });
     }
     Ok(record)
+}
+
+/// RFC 9449 §9: 401 with `WWW-Authenticate: DPoP error="use_dpop_nonce"` and a `DPoP-Nonce`.
+fn nonce_challenge(app: &App) -> Refusal {
+    let Some(nonces) = dpop::nonce_headers(app, NonceServer::Rs) else {
+        return Refusal {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            error: None,
+            description: "the server is holding too many nonces",
+            scheme: None,
+            scope: None,
+            nonces: Vec::new(),
+            json_only: true,
+        };
+    };
+    let malformed = app.fault(Fault::RsDpopNonceChallengeMalformed);
+    Refusal {
+        // The fault answers like an authorization server (RFC 9449 §8), not as §9 asks.
+        status: if malformed {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::UNAUTHORIZED
+        },
+        error: Some("use_dpop_nonce"),
+        description: "the resource server requires a nonce in the DPoP proof",
+        scheme: Some(Scheme::Dpop),
+        scope: None,
+        nonces,
+        json_only: malformed,
+    }
 }
 
 /// What the `rs-accepts-unknown-tokens` fault makes of a token it never looked up: whatever the
@@ -349,6 +427,8 @@ fn presented_token(
             description: "access tokens are not accepted in the query string",
             scheme: None,
             scope: None,
+            nonces: Vec::new(),
+            json_only: false,
         });
     }
     let mut auth = headers.get_all(AUTHORIZATION).iter();
@@ -360,6 +440,8 @@ fn presented_token(
             description: "more than one Authorization header",
             scheme: None,
             scope: None,
+            nonces: Vec::new(),
+            json_only: false,
         });
     }
     let Some(value) = first else {
@@ -378,6 +460,8 @@ fn presented_token(
                 description: "an access token is required",
                 scheme: None,
                 scope: None,
+                nonces: Vec::new(),
+                json_only: false,
             }),
         };
     };
@@ -395,6 +479,8 @@ fn presented_token(
             description: "use the DPoP or Bearer authorization scheme",
             scheme: None,
             scope: None,
+            nonces: Vec::new(),
+            json_only: false,
         });
     };
     let token = token.trim();

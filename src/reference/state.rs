@@ -265,8 +265,11 @@ pub struct Store {
     pub assertion_jtis: ExpiringMap<()>,
     /// DPoP proof `jti`s seen, kept for the proof acceptance window.
     pub dpop_jtis: ExpiringMap<()>,
-    /// DPoP nonces handed out.
+    /// DPoP nonces the AS handed out.
     pub dpop_nonces: ExpiringMap<()>,
+    /// DPoP nonces the RS handed out; RFC 9449 §9: a nonce is only good at the server that
+    /// issued it.
+    pub rs_dpop_nonces: ExpiringMap<()>,
     /// Login sessions by id.
     pub logins: ExpiringMap<LoginSession>,
 }

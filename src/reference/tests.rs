@@ -296,6 +296,77 @@ impl T {
         self.post(http, "/token", &body, proof).await
     }
 
+    /// Redeems `code` with a DPoP proof by `key` whose claims `tweak` adjusts.
+    async fn redeem_with(
+        &self,
+        c: &RegisteredClient,
+        code: &str,
+        verifier: &str,
+        key: &SigningKey,
+        tweak: impl FnOnce(&mut Value),
+    ) -> Reply {
+        let mut body = self.auth(c);
+        body.extend(form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", &c.redirect_uri),
+            ("code_verifier", verifier),
+        ]));
+        let proof = self.proof_with(key, "POST", &self.url("/token"), tweak);
+        self.post(&self.http_for(c), "/token", &body, Some(proof))
+            .await
+    }
+
+    /// Redeems `code` with a DPoP proof by `key` carrying `nonce` (none when `None`).
+    async fn redeem_nonce(
+        &self,
+        c: &RegisteredClient,
+        code: &str,
+        verifier: &str,
+        key: &SigningKey,
+        nonce: Option<&str>,
+    ) -> Reply {
+        self.redeem_with(c, code, verifier, key, |cl| {
+            if let Some(n) = nonce {
+                cl["nonce"] = json!(n);
+            }
+        })
+        .await
+    }
+
+    /// A DPoP-bound access token from a server that may demand nonces: a first proof without
+    /// nonce, and if challenged, a second one with the nonce.
+    async fn nonce_tokens(&self, c: &RegisteredClient, key: &SigningKey) -> String {
+        let verifier = state::random_value();
+        let code = self.code(c, &verifier, &[]).await;
+        let mut res = self.redeem_nonce(c, &code, &verifier, key, None).await;
+        if res.body["error"] == "use_dpop_nonce" {
+            let nonce = res.header("dpop-nonce").unwrap().to_owned();
+            res = self
+                .redeem_nonce(c, &code, &verifier, key, Some(&nonce))
+                .await;
+        }
+        assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+        res.body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// GET the resource with a DPoP-bound token and a proof carrying `nonce`.
+    async fn resource_nonce(&self, at: &str, key: &SigningKey, nonce: Option<&str>) -> Reply {
+        let url = self.server.resource_url();
+        let proof = self.proof_with(key, "GET", url, |c| {
+            c["ath"] = json!(s256(at));
+            if let Some(n) = nonce {
+                c["nonce"] = json!(n);
+            }
+        });
+        let req = self
+            .http(None)
+            .get(url)
+            .header("Authorization", format!("DPoP {at}"))
+            .header("DPoP", proof);
+        self.send(req).await
+    }
+
     /// A complete flow up to tokens: DPoP-bound when `key` is given, else certificate-bound.
     async fn tokens(&self, c: &RegisteredClient, key: Option<&SigningKey>) -> Tokens {
         let verifier = state::random_value();
@@ -825,6 +896,36 @@ async fn dpop_nonce_mode_challenges_first() {
     let res = t.post(&t.http(None), "/token", &body, Some(proof)).await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
     assert_eq!(res.body["token_type"], "DPoP");
+}
+
+#[tokio::test]
+async fn dpop_nonce_mode_challenges_at_the_rs_with_its_own_nonces() {
+    let t = T::with(ReferenceOptions {
+        dpop_nonce: true,
+        ..ReferenceOptions::default()
+    })
+    .await;
+    let c = t.client("client-pkj-1");
+    let key = dpop_key();
+    let verifier = state::random_value();
+    let code = t.code(c, &verifier, &[]).await;
+    let as_nonce = t
+        .redeem_nonce(c, &code, &verifier, &key, None)
+        .await
+        .header("dpop-nonce")
+        .unwrap()
+        .to_owned();
+    let at = t.nonce_tokens(c, &key).await;
+    let challenge = t.resource_nonce(&at, &key, None).await;
+    assert_eq!(challenge.status, StatusCode::UNAUTHORIZED);
+    let www = challenge.header("www-authenticate").unwrap();
+    assert!(www.starts_with("DPoP error=\"use_dpop_nonce\""), "{www}");
+    let nonce = challenge.header("dpop-nonce").unwrap().to_owned();
+    // RFC 9449 §9: the AS's nonce is not the RS's.
+    let other = t.resource_nonce(&at, &key, Some(&as_nonce)).await;
+    assert_eq!(other.status, StatusCode::UNAUTHORIZED);
+    let res = t.resource_nonce(&at, &key, Some(&nonce)).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
 }
 
 #[tokio::test]
@@ -1444,6 +1545,88 @@ async fn misbehaves(t: &T, fault: Fault) -> bool {
                 .bearer_auth(&tokens.access);
             t.send(req).await.body["sub"] != "alice"
         }
+        Fault::DpopNonceNotChecked => {
+            let code = t.code(pkj, &verifier, &[]).await;
+            let res = t
+                .redeem_nonce(pkj, &code, &verifier, &key, Some("made-up"))
+                .await;
+            res.status == StatusCode::OK
+        }
+        Fault::RsDpopNonceNotChecked => {
+            let at = t.nonce_tokens(pkj, &key).await;
+            t.resource_nonce(&at, &key, Some("made-up")).await.status == StatusCode::OK
+        }
+        Fault::DpopNonceChallengeMalformed => {
+            let code = t.code(pkj, &verifier, &[]).await;
+            let res = t.redeem_nonce(pkj, &code, &verifier, &key, None).await;
+            res.status == StatusCode::UNAUTHORIZED
+        }
+        Fault::RsDpopNonceChallengeMalformed => {
+            let at = t.nonce_tokens(pkj, &key).await;
+            let res = t.resource_nonce(&at, &key, None).await;
+            res.status == StatusCode::BAD_REQUEST && res.header("www-authenticate").is_none()
+        }
+        Fault::DpopNonceTwoHeaders => {
+            let code = t.code(pkj, &verifier, &[]).await;
+            let res = t.redeem_nonce(pkj, &code, &verifier, &key, None).await;
+            res.headers.get_all("dpop-nonce").iter().count() == 2
+        }
+        Fault::DpopNonceQuoted => {
+            let code = t.code(pkj, &verifier, &[]).await;
+            let res = t.redeem_nonce(pkj, &code, &verifier, &key, None).await;
+            res.header("dpop-nonce").is_some_and(|n| n.starts_with('"'))
+        }
+        Fault::DpopNonceOptional => {
+            let code = t.code(pkj, &verifier, &[]).await;
+            let res = t.redeem_nonce(pkj, &code, &verifier, &key, None).await;
+            res.status == StatusCode::OK && res.header("dpop-nonce").is_some()
+        }
+        Fault::ParHttpRedirectUri => push_status(
+            t.push(
+                pkj,
+                with(
+                    t.request(pkj, &verifier),
+                    "redirect_uri",
+                    "http://client.example/cb",
+                ),
+                None,
+            )
+            .await,
+        ),
+        Fault::DpopLongJtiServerError => {
+            let code = t.code(pkj, &verifier, &[]).await;
+            let res = t
+                .redeem_with(pkj, &code, &verifier, &key, |cl| {
+                    cl["jti"] = json!("j".repeat(10_000))
+                })
+                .await;
+            res.status == StatusCode::INTERNAL_SERVER_ERROR
+        }
+        Fault::FrontChannelOverridesPar => {
+            let pushed = t.push(pkj, t.request(pkj, &verifier), None).await;
+            let uri = pushed.body["request_uri"].as_str().unwrap();
+            let url = url::Url::parse_with_params(
+                &t.url("/authorize"),
+                [
+                    ("client_id", pkj.client_id.as_str()),
+                    ("request_uri", uri),
+                    ("state", "front-channel"),
+                ],
+            )
+            .unwrap();
+            let res = t.get(&t.http(None), url.as_str()).await;
+            res.header("location").is_some_and(|l| {
+                query_of(l).get("state").map(String::as_str) == Some("front-channel")
+            })
+        }
+        Fault::DpopHtuExactMatch => {
+            let code = t.code(pkj, &verifier, &[]).await;
+            let htu = t.url("/token").replacen("https://", "HTTPS://", 1);
+            let res = t
+                .redeem_with(pkj, &code, &verifier, &key, |cl| cl["htu"] = json!(htu))
+                .await;
+            res.status != StatusCode::OK
+        }
     }
 }
 
@@ -1456,11 +1639,23 @@ async fn id_token(t: &T) -> jws::Jws {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_fault_misbehaves_only_when_switched_on() {
     // Key generation dominates a start, so the conformant side is one shared server, except for
-    // probes that move the clock: those would expire other probes' assertions mid-flight.
+    // probes that move the clock: those would expire other probes' assertions mid-flight. Nonce
+    // faults switch on nonce mode, so their conformant side is a server in nonce mode.
     let shared = std::sync::Arc::new(T::start(&[]).await);
+    let nonce_mode = std::sync::Arc::new(
+        T::with(ReferenceOptions {
+            dpop_nonce: true,
+            ..ReferenceOptions::default()
+        })
+        .await,
+    );
     let mut runs = tokio::task::JoinSet::new();
     for &fault in Fault::ALL {
-        let shared = shared.clone();
+        let shared = if fault.needs_dpop_nonce() {
+            nonce_mode.clone()
+        } else {
+            shared.clone()
+        };
         runs.spawn(async move {
             let faulty = T::start(&[fault]).await;
             let on = misbehaves(&faulty, fault).await;

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use super::app::App;
 use super::authorize::USERNAME;
 use super::client_auth::{Endpoint, authenticate};
-use super::dpop::{self, Expect, Proof};
+use super::dpop::{self, Expect, NonceServer, Proof};
 use super::fault::Fault;
 use super::jws;
 use super::oauth::{OAuthError, Params, json_no_store};
@@ -41,14 +41,16 @@ pub async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match handle(&app, &peer, &headers, &body) {
+    let mut res = match handle(&app, &peer, &headers, &body) {
         // RFC 6749 §5.1: token responses must not be cached.
         Ok(body) if app.fault(Fault::TokenResponseCacheable) => {
             (StatusCode::OK, axum::Json(body)).into_response()
         }
         Ok(body) => json_no_store(StatusCode::OK, body),
-        Err(e) => e.into_response(),
-    }
+        Err(e) => return e.into_response(),
+    };
+    dpop::hand_out_nonce(&app, NonceServer::As, &headers, &mut res);
+    res
 }
 
 fn handle(
@@ -66,7 +68,7 @@ fn handle(
             method: "POST",
             url: &app.urls.token,
             access_token: None,
-            nonce: app.dpop_nonce,
+            nonce: app.dpop_nonce.then_some(NonceServer::As),
         },
     )
     .map_err(|e| dpop_error(app, e))?;

@@ -36,6 +36,10 @@ pub struct FlowState {
     refresh_token: Option<String>,
     last_assertion: Option<String>,
     last_proof: Option<String>,
+    /// The latest DPoP nonce each origin provided (RFC 9449 §8, §9). Per item, like the DPoP
+    /// key: each item is a new client instance, so its first proof to a nonce-demanding server
+    /// is challenged, and an item sees that challenge whatever ran before it.
+    dpop_nonces: std::collections::HashMap<String, String>,
     /// Set once a deliberately altered step has started: it and what follows are under test.
     under_test: bool,
     /// A stage refused or could not be judged: later flow steps are skipped.
@@ -58,6 +62,7 @@ impl FlowState {
             refresh_token: None,
             last_assertion: None,
             last_proof: None,
+            dpop_nonces: Default::default(),
             under_test: false,
             stopped: false,
             session: login::Session::default(),
@@ -278,7 +283,17 @@ fn proof(
         // private key: neither the `d` member nor the proof that carries it encoded.
         ctx.http.redactor().add_secret(key.private_scalar());
     }
-    let nonce = ctx.dpop_nonce(url);
+    let held = state.flow.dpop_nonces.get(&origin(url)).cloned();
+    if nonce_probe(mutations) && held.is_none() {
+        state.obs.nonce_probe_without_nonce = true;
+    }
+    let nonce = if mutations.has(&Mutation::OmitDpopNonce) {
+        None
+    } else if mutations.has(&Mutation::DpopUnknownNonce) {
+        Some(random_token(22))
+    } else {
+        held
+    };
     if nonce.is_some() && state.flow.under_test {
         state.obs.nonce_in_tested_proof = true;
     }
@@ -322,11 +337,20 @@ fn proof_headers(
         .collect()
 }
 
-/// Whether a response asks for a DPoP nonce (RFC 9449 §8 at the AS, §9 at the RS); remembers it.
-fn wants_nonce(ctx: &RunContext, url: &url::Url, r: &RawResponse) -> bool {
-    let Some(nonce) = header(r, "dpop-nonce") else {
-        return false;
-    };
+/// A URL's origin: the key of the DPoP nonce memory (a nonce is good only at its server).
+fn origin(url: &url::Url) -> String {
+    url.origin().ascii_serialization()
+}
+
+/// Whether the proof's nonce is what the step tests (no nonce, or a made-up one).
+fn nonce_probe(mutations: &[Mutation]) -> bool {
+    mutations.has(&Mutation::OmitDpopNonce) || mutations.has(&Mutation::DpopUnknownNonce)
+}
+
+/// Reads a response for DPoP nonces (RFC 9449 §8 at the AS, §9 at the RS): remembers a
+/// `DPoP-Nonce` it provides, records a `use_dpop_nonce` challenge, and says whether to retry
+/// (asked, with a nonce to retry with).
+fn wants_nonce(state: &mut State, url: &url::Url, stage: Stage, seq: u32, r: &RawResponse) -> bool {
     let asked = json_of(r)
         .and_then(|j| {
             j.get("error")
@@ -335,7 +359,13 @@ fn wants_nonce(ctx: &RunContext, url: &url::Url, r: &RawResponse) -> bool {
         })
         .unwrap_or(false)
         || header(r, "www-authenticate").is_some_and(|w| w.contains("use_dpop_nonce"));
-    ctx.set_dpop_nonce(url, nonce);
+    if asked {
+        state.obs.nonce_challenges.push((stage, seq));
+    }
+    let Some(nonce) = header(r, "dpop-nonce") else {
+        return false;
+    };
+    state.flow.dpop_nonces.insert(origin(url), nonce.to_owned());
     asked
 }
 
@@ -424,7 +454,7 @@ async fn post_with_nonce(
     ctx: &RunContext,
     state: &mut State,
     recorder: &Recorder,
-    label: &str,
+    (label, stage): (&str, Stage),
     url: &url::Url,
     client: &Client,
     with_cert: bool,
@@ -454,9 +484,14 @@ async fn post_with_nonce(
             )
             .await;
         attempt += 1;
-        match &raw {
-            Some(r) if dpop_on && attempt == 1 && wants_nonce(ctx, url, r) => continue,
-            _ => return Ok((seq, raw)),
+        let retry = match &raw {
+            Some(r) if dpop_on => wants_nonce(state, url, stage, seq, r),
+            _ => false,
+        };
+        // A step that tests the nonce is judged on its first answer: a retry would send the
+        // same altered proof again.
+        if !(retry && attempt == 1 && !nonce_probe(mutations)) {
+            return Ok((seq, raw));
         }
     }
 }
@@ -500,7 +535,7 @@ pub async fn par(
         ctx,
         state,
         recorder,
-        "pushed authorization request",
+        ("pushed authorization request", Stage::Par),
         &url,
         c,
         with_cert,
@@ -568,6 +603,11 @@ pub async fn authorize_step(
         url.query_pairs_mut()
             .append_pair("client_id", &c.client_id)
             .append_pair("request_uri", &request_uri);
+        if mutations.has(&Mutation::FrontChannelOverrides) {
+            url.query_pairs_mut()
+                .append_pair("redirect_uri", authorize::UNREGISTERED_REDIRECT)
+                .append_pair("state", &random_token(16));
+        }
     } else {
         let redirect_uri = c
             .redirect_uris
@@ -605,10 +645,12 @@ pub async fn authorize_step(
         .iter()
         .flat_map(|cl| cl.redirect_uris.iter().cloned())
         .collect();
-    if let Ok(u) = url::Url::parse(authorize::UNREGISTERED_REDIRECT) {
-        // Never registered, but classified like one so its response parameters are read; the
-        // result below still reports it as a redirect to an unregistered URI.
-        registered.push(u);
+    for never in [authorize::UNREGISTERED_REDIRECT, authorize::HTTP_REDIRECT] {
+        if let Ok(u) = url::Url::parse(never) {
+            // Never registered, but classified like one so its response parameters are read;
+            // the result below still reports it as a redirect to an unregistered URI.
+            registered.push(u);
+        }
     }
     let scene = login::Scene {
         redirect_uris: registered,
@@ -649,7 +691,9 @@ pub async fn authorize_step(
             exchange,
             ..
         } => {
-            let unregistered = next.as_str().starts_with(authorize::UNREGISTERED_REDIRECT);
+            let unregistered = [authorize::UNREGISTERED_REDIRECT, authorize::HTTP_REDIRECT]
+                .iter()
+                .any(|never| next.as_str().starts_with(never));
             let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
             state.obs.authz_response = Some(params.clone());
             state.obs.authz_exchange = exchange;
@@ -760,7 +804,7 @@ pub async fn token(
         ctx,
         state,
         recorder,
-        label,
+        (label, Stage::Token),
         &url,
         c,
         with_cert,
@@ -809,7 +853,7 @@ pub async fn token(
             ctx,
             state,
             recorder,
-            label,
+            (label, Stage::Token),
             &url,
             c,
             with_cert,
@@ -955,11 +999,11 @@ async fn protected_request(
         };
         let (seq, raw) = ctx.http.send(spec, cert_holder.as_deref(), recorder).await;
         attempt += 1;
-        if let Some(r) = &raw
-            && dpop_on
-            && attempt == 1
-            && wants_nonce(ctx, &target.url, r)
-        {
+        let retry = match &raw {
+            Some(r) if dpop_on => wants_nonce(state, &target.url, target.stage, seq, r),
+            _ => false,
+        };
+        if retry && attempt == 1 && !nonce_probe(mutations) {
             continue;
         }
         state.last_by_step.insert(target.kind, seq);

@@ -33,8 +33,6 @@ pub struct RunContext {
     cache: cache::DocCache,
     /// Server clock minus ours, in seconds, from the first metadata `Date` header.
     clock_offset: std::sync::OnceLock<i64>,
-    /// The latest DPoP nonce each origin handed out (RFC 9449 §8, §9).
-    dpop_nonces: std::sync::Mutex<std::collections::HashMap<String, String>>,
     /// The TLS probe's findings, shared by every item that reads them.
     tls_reports: tokio::sync::OnceCell<Vec<crate::fapi::tls_probe::HostReport>>,
 }
@@ -50,7 +48,6 @@ impl RunContext {
             http,
             cache: cache::DocCache::default(),
             clock_offset: std::sync::OnceLock::new(),
-            dpop_nonces: Default::default(),
             tls_reports: tokio::sync::OnceCell::new(),
         }
     }
@@ -70,25 +67,6 @@ impl RunContext {
 
     pub fn clock_offset(&self) -> i64 {
         self.clock_offset.get().copied().unwrap_or(0)
-    }
-
-    fn origin(url: &url::Url) -> String {
-        url.origin().ascii_serialization()
-    }
-
-    pub fn dpop_nonce(&self, url: &url::Url) -> Option<String> {
-        self.dpop_nonces
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&Self::origin(url))
-            .cloned()
-    }
-
-    pub fn set_dpop_nonce(&self, url: &url::Url, nonce: &str) {
-        self.dpop_nonces
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(Self::origin(url), nonce.to_owned());
     }
 }
 
