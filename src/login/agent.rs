@@ -1,13 +1,15 @@
 //! The user agent without a browser: follows the AS's redirects (`none`) and fills its forms
-//! (`http-form`). It never requests a redirect URI: the authorization response is read from the
-//! redirect that points there.
+//! (`http-form`), with the session's cookie jar. It never requests a redirect URI: the
+//! authorization response is read from the redirect or the `form_post` page that points there.
 
-use super::{End, Journey, ResponseMode, Scene, Session};
+use super::page::{Method, Page, PageKind};
+use super::{End, Journey, Scene, Session, capture};
 use crate::fapi::authorize::{self, Landing};
-use crate::http::{Http, RawResponse, Recorder, RequestSpec};
-use crate::target::Login;
+use crate::http::{Body, Http, RawResponse, Recorder, RequestSpec};
+use crate::target::{Login, LoginMode};
 
-/// At most this many redirects inside the AS before the user agent gives up (loop protection).
+/// At most this many redirects in a row inside the AS before the user agent gives up (loop
+/// protection). A submitted form starts a new count.
 const MAX_HOPS: usize = 10;
 
 fn header<'a>(r: &'a RawResponse, name: &str) -> Option<&'a str> {
@@ -17,28 +19,50 @@ fn header<'a>(r: &'a RawResponse, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-fn remember_cookies(session: &mut Session, r: &RawResponse) {
-    for (k, v) in &r.headers {
-        if k.eq_ignore_ascii_case("set-cookie")
-            && let Some((name, rest)) = v.split_once('=')
-        {
-            let value = rest.split(';').next().unwrap_or("").to_owned();
-            session.cookies.retain(|(n, _)| n != name);
-            session.cookies.push((name.to_owned(), value));
-        }
+/// A page a form step can act on: declared HTML, or undeclared and looking like markup.
+fn is_html(r: &RawResponse) -> bool {
+    match header(r, "content-type") {
+        Some(ct) => ct.to_ascii_lowercase().contains("html"),
+        None => r.body.trim_ascii_start().starts_with(b"<"),
     }
 }
 
-fn cookie_header(session: &Session) -> Vec<(String, String)> {
-    if session.cookies.is_empty() {
-        return Vec::new();
-    }
-    let jar: Vec<String> = session
-        .cookies
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    vec![("Cookie".to_owned(), jar.join("; "))]
+/// The next request of the user agent.
+struct Request {
+    label: String,
+    method: Method,
+    url: url::Url,
+    /// The form fields of a POST.
+    form: Option<Vec<(String, String)>>,
+}
+
+/// What a page leads to.
+enum Next {
+    End(End),
+    Request(Request),
+}
+
+fn stuck(why: String, exchange: u32) -> Next {
+    Next::End(End::Stuck {
+        why,
+        exchange: Some(exchange),
+    })
+}
+
+/// One journey's state.
+struct Walk<'a> {
+    http: &'a Http,
+    login: &'a Login,
+    scene: &'a Scene,
+    session: &'a mut Session,
+    recorder: &'a Recorder,
+    redirects: Vec<(u16, u32)>,
+    last_exchange: Option<u32>,
+    /// Steps already taken: each acts at most once per journey, so a page that comes back
+    /// (refused credentials) cannot make the harness submit it forever.
+    used: Vec<bool>,
+    /// The step whose form led to the current page.
+    last_step: Option<usize>,
 }
 
 pub async fn journey(
@@ -49,96 +73,298 @@ pub async fn journey(
     session: &mut Session,
     recorder: &Recorder,
 ) -> Journey {
-    let mut url = start;
-    let mut redirects = Vec::new();
-    let mut last_exchange = None;
-    let end = |end: End, redirects: Vec<(u16, u32)>, last_exchange: Option<u32>| Journey {
-        end,
-        redirects,
-        last_exchange,
+    let mut walk = Walk {
+        http,
+        login,
+        scene,
+        session,
+        recorder,
+        redirects: Vec::new(),
+        last_exchange: None,
+        used: vec![false; login.steps.len()],
+        last_step: None,
     };
-    for hop in 0..MAX_HOPS {
-        let spec = RequestSpec {
-            label: if hop == 0 {
-                "authorization request".into()
-            } else {
-                format!("authorization redirect hop {hop}")
-            },
-            method: reqwest::Method::GET,
-            url: url.clone(),
-            headers: cookie_header(session),
-            body: None,
+    let end = walk.run(start).await;
+    Journey {
+        end,
+        redirects: walk.redirects,
+        last_exchange: walk.last_exchange,
+    }
+}
+
+impl Walk<'_> {
+    async fn run(&mut self, start: url::Url) -> End {
+        let mut req = Request {
+            label: "authorization request".into(),
+            method: Method::Get,
+            url: start,
+            form: None,
         };
-        let (seq, raw) = http.send(spec, None, recorder).await;
-        last_exchange = Some(seq);
-        let Some(r) = raw else {
-            return end(
-                End::Stuck {
-                    why: "no response from the authorization endpoint".into(),
+        let mut hops = 0;
+        loop {
+            let (seq, raw) = self.send(&req).await;
+            let Some(r) = raw else {
+                return End::Stuck {
+                    why: format!("no response to the {}", req.label),
                     exchange: Some(seq),
-                },
-                redirects,
-                last_exchange,
-            );
-        };
-        remember_cookies(session, &r);
-        let location = header(&r, "location").and_then(|l| url.join(l).ok());
-        let (true, Some(next)) = ((300..400).contains(&r.status), location) else {
-            let e = if (400..600).contains(&r.status) {
-                End::ErrorPage {
-                    status: r.status,
-                    exchange: Some(seq),
-                }
-            } else {
-                End::Stuck {
-                    why: format!(
-                        "the authorization endpoint answered HTTP {} with a page (login or consent?), which login mode {:?} cannot get past",
-                        r.status, login.mode
-                    ),
-                    exchange: Some(seq),
-                }
-            };
-            return end(e, redirects, last_exchange);
-        };
-        redirects.push((r.status, seq));
-        match authorize::classify(&next, &scene.redirect_uris, &scene.as_origins) {
-            Landing::Registered { params } => {
-                let mode = if next.fragment().is_some() {
-                    ResponseMode::Fragment
-                } else {
-                    ResponseMode::Query
                 };
-                return end(
-                    End::Response {
-                        url: next,
-                        params,
-                        mode,
-                        status: Some(r.status),
-                        exchange: Some(seq),
-                    },
-                    redirects,
-                    last_exchange,
-                );
+            };
+            let location = header(&r, "location").and_then(|l| req.url.join(l).ok());
+            if let (true, Some(next)) = ((300..400).contains(&r.status), location) {
+                self.redirects.push((r.status, seq));
+                match authorize::classify(&next, &self.scene.redirect_uris, &self.scene.as_origins)
+                {
+                    Landing::Registered { .. } => {
+                        return capture::from_url(&next).into_end(Some(r.status), Some(seq));
+                    }
+                    Landing::Elsewhere(url) => {
+                        return End::Elsewhere {
+                            url,
+                            exchange: Some(seq),
+                        };
+                    }
+                    Landing::AsOrigin(url) => {
+                        hops += 1;
+                        if hops >= MAX_HOPS {
+                            return End::Stuck {
+                                why: format!(
+                                    "more than {MAX_HOPS} redirects inside the AS (loop?)"
+                                ),
+                                exchange: Some(seq),
+                            };
+                        }
+                        req = Request {
+                            label: format!("authorization redirect hop {}", self.redirects.len()),
+                            method: Method::Get,
+                            url,
+                            form: None,
+                        };
+                        continue;
+                    }
+                }
             }
-            Landing::AsOrigin(u) => url = u,
-            Landing::Elsewhere(u) => {
-                return end(
-                    End::Elsewhere {
-                        url: u,
-                        exchange: Some(seq),
-                    },
-                    redirects,
-                    last_exchange,
-                );
+            hops = 0;
+            match self.on_page(&req.url, &r, seq) {
+                Next::End(end) => return end,
+                Next::Request(next) => req = next,
             }
         }
     }
-    end(
-        End::Stuck {
-            why: format!("more than {MAX_HOPS} redirects inside the AS (loop?)"),
-            exchange: None,
-        },
-        redirects,
-        last_exchange,
+
+    /// Sends with the session's cookies for the URL, and keeps the cookies the answer sets.
+    async fn send(&mut self, req: &Request) -> (u32, Option<RawResponse>) {
+        let mut headers: Vec<(String, String)> =
+            self.session.cookie_header(&req.url).into_iter().collect();
+        let body = req.form.clone().map(|fields| {
+            // Browsers send the page's origin with a form POST; CSRF defences may insist on it.
+            headers.push(("Origin".into(), req.url.origin().ascii_serialization()));
+            Body::Form(fields)
+        });
+        let spec = RequestSpec {
+            label: req.label.clone(),
+            method: match req.method {
+                Method::Get => reqwest::Method::GET,
+                Method::Post => reqwest::Method::POST,
+            },
+            url: req.url.clone(),
+            headers,
+            body,
+        };
+        let (seq, raw) = self.http.send(spec, None, self.recorder).await;
+        self.last_exchange = Some(seq);
+        if let Some(r) = &raw {
+            self.session.store(&req.url, &r.headers);
+        }
+        (seq, raw)
+    }
+
+    /// A response that is not a redirect: a page to act on, an error page, or the end.
+    fn on_page(&mut self, url: &url::Url, r: &RawResponse, seq: u32) -> Next {
+        let steps = &self.login.steps;
+        let after = self.last_step.map(|i| steps[i].name.clone());
+        let page = is_html(r).then(|| Page::parse(&String::from_utf8_lossy(&r.body), url));
+        let kind = page.as_ref().map(|p| p.kind(&self.scene.redirect_uris));
+        // An error in form_post mode arrives with HTTP 400 (OAuth 2.0 Form Post Response Mode
+        // §2), so the response is looked for before the status.
+        if let Some(PageKind::FormPost { action, params }) = &kind {
+            return Next::End(
+                capture::from_form_post(action, params).into_end(Some(r.status), Some(seq)),
+            );
+        }
+        if (400..600).contains(&r.status) {
+            return match (&after, &kind) {
+                (Some(step), Some(PageKind::Login)) => stuck(
+                    format!(
+                        "the login was refused: the login page came back with HTTP {} after step `{step}`{}",
+                        r.status,
+                        page.as_ref().map(refusal_detail).unwrap_or_default()
+                    ),
+                    seq,
+                ),
+                (Some(step), _) => stuck(after_step_error(step, r.status, kind.as_ref()), seq),
+                (None, _) => Next::End(End::ErrorPage {
+                    status: r.status,
+                    exchange: Some(seq),
+                }),
+            };
+        }
+        if !(200..300).contains(&r.status) {
+            return stuck(
+                format!(
+                    "HTTP {} without a usable Location, after the {}",
+                    r.status,
+                    self.label_of_last()
+                ),
+                seq,
+            );
+        }
+        let (Some(page), Some(kind)) = (page, kind) else {
+            return stuck(
+                format!(
+                    "HTTP {} with a {} answer, not a page a login step can act on",
+                    r.status,
+                    header(r, "content-type").unwrap_or("untyped")
+                ),
+                seq,
+            );
+        };
+        if let Some(i) = self.last_step
+            && page.applies(&steps[i])
+        {
+            let why = if kind == PageKind::Login {
+                format!(
+                    "the login was refused: the login page came back after step `{}`{}",
+                    steps[i].name,
+                    refusal_detail(&page)
+                )
+            } else {
+                format!(
+                    "the page of step `{}` came back after it was submitted ({}; {})",
+                    steps[i].name,
+                    kind.describe(),
+                    page.summary()
+                )
+            };
+            return stuck(why, seq);
+        }
+        if let Some(i) = (0..steps.len()).find(|&i| !self.used[i] && page.applies(&steps[i])) {
+            self.used[i] = true;
+            self.last_step = Some(i);
+            return self.take_step(i, &page, seq);
+        }
+        let mode = self.login.mode;
+        let why = match (&kind, mode) {
+            // Shown instead of a redirect, before any login: the AS refused the request.
+            (PageKind::Error { .. }, _) if after.is_none() => {
+                return Next::End(End::ErrorPage {
+                    status: r.status,
+                    exchange: Some(seq),
+                });
+            }
+            (PageKind::Error { .. }, _) => {
+                after_step_error(after.as_deref().unwrap_or_default(), r.status, Some(&kind))
+            }
+            (PageKind::Login, LoginMode::HttpForm)
+                if (0..steps.len()).any(|i| self.used[i] && page.applies(&steps[i])) =>
+            {
+                format!(
+                    "the login was refused: the login page came back{}",
+                    refusal_detail(&page)
+                )
+            }
+            (PageKind::Login, LoginMode::HttpForm) => format!(
+                "a login page, but no login step matches ({}); check the steps' `fill` and `when`",
+                page.summary()
+            ),
+            (PageKind::Consent, LoginMode::HttpForm) => format!(
+                "a consent page that no step handles ({}); add a step that presses its approve button",
+                page.summary()
+            ),
+            (PageKind::Unknown, LoginMode::HttpForm) => format!(
+                "an unexpected page that no login step matches (HTTP {}; {})",
+                r.status,
+                page.summary()
+            ),
+            (_, mode) => format!(
+                "{} (HTTP {}; {}), which login mode {} cannot get past; use `login: {{ mode: http-form, steps: … }}`",
+                kind.describe(),
+                r.status,
+                page.summary(),
+                mode_name(mode)
+            ),
+        };
+        stuck(why, seq)
+    }
+
+    /// Fills and submits step `i`'s form. The form is never sent off the AS: a form aimed at a
+    /// redirect URI is the authorization response, read without sending it; any other origin
+    /// ends the journey.
+    fn take_step(&self, i: usize, page: &Page, seq: u32) -> Next {
+        let step = &self.login.steps[i];
+        let sub = match page.submission(&step.fill, step.submit.as_deref()) {
+            Ok(s) => s,
+            Err(why) => return stuck(format!("step `{}`: {why}", step.name), seq),
+        };
+        match authorize::classify(&sub.url, &self.scene.redirect_uris, &self.scene.as_origins) {
+            Landing::Registered { .. } => {
+                let captured = match sub.method {
+                    Method::Post => capture::from_form_post(&sub.url, &sub.fields),
+                    Method::Get => capture::from_url(&sub.url),
+                };
+                Next::End(captured.into_end(None, Some(seq)))
+            }
+            Landing::Elsewhere(u) => stuck(
+                format!(
+                    "step `{}` would send its form to {}, outside the AS; it was not sent",
+                    step.name,
+                    u.origin().ascii_serialization()
+                ),
+                seq,
+            ),
+            Landing::AsOrigin(url) => Next::Request(Request {
+                label: format!("login step `{}` ({} form)", step.name, sub.method.as_str()),
+                method: sub.method,
+                url,
+                form: (sub.method == Method::Post).then_some(sub.fields),
+            }),
+        }
+    }
+
+    fn label_of_last(&self) -> String {
+        match self.last_step {
+            Some(i) => format!("login step `{}`", self.login.steps[i].name),
+            None => "authorization request".into(),
+        }
+    }
+}
+
+/// What the page says about the refusal, when it has an alert ("Invalid username or password").
+fn refusal_detail(page: &Page) -> String {
+    page.alert()
+        .map(|a| format!(" (the page says: “{a}”)"))
+        .unwrap_or_default()
+}
+
+/// An error after a login step: the AS may refuse at the point of authorization, but the login
+/// itself may have failed too (a lost cookie, a locked account), and the harness cannot tell the
+/// two apart, so this is not taken as a refusal of the request.
+fn after_step_error(step: &str, status: u16, kind: Option<&PageKind>) -> String {
+    let message = match kind {
+        Some(PageKind::Error {
+            message: Some(m), ..
+        }) => format!(": {m}"),
+        _ => String::new(),
+    };
+    format!(
+        "an error page (HTTP {status}) after step `{step}`{message}; the login may have failed, so it is not taken as the AS refusing the request"
     )
+}
+
+fn mode_name(mode: LoginMode) -> &'static str {
+    match mode {
+        LoginMode::None => "none",
+        LoginMode::HttpForm => "http-form",
+        LoginMode::Browser => "browser",
+        LoginMode::Manual => "manual",
+    }
 }
