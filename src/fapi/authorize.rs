@@ -17,6 +17,8 @@ pub struct AuthzParams<'a> {
     pub pkce: &'a Pkce,
     /// `dpop_jkt` to bind the code to (RFC 9449 §10), if any.
     pub dpop_jkt: Option<&'a str>,
+    /// `response_mode` to ask for, if any.
+    pub response_mode: Option<&'a str>,
 }
 
 /// The authorization request parameters, for a PAR body or (without PAR) the query string.
@@ -62,6 +64,9 @@ pub fn params(p: &AuthzParams<'_>, mutations: &[Mutation]) -> Vec<(String, Strin
     }
     if let Some(jkt) = p.dpop_jkt {
         put("dpop_jkt", jkt);
+    }
+    if let Some(mode) = p.response_mode {
+        put("response_mode", mode);
     }
     out
 }
@@ -124,6 +129,7 @@ mod tests {
             nonce: Some("n1"),
             pkce,
             dpop_jkt: None,
+            response_mode: None,
         }
     }
 

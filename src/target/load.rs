@@ -442,5 +442,6 @@ fn load_client(ctx: &mut Ctx<'_>, c: &RawClient) -> Option<Client> {
         cert,
         redirect_uris,
         scope: c.scope.clone(),
+        response_mode: c.response_mode,
     })
 }
