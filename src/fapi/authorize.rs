@@ -149,6 +149,17 @@ mod tests {
     }
 
     #[test]
+    fn response_mode_is_sent_only_when_set() {
+        let pk = pkce();
+        assert_eq!(get(&params(&base(&pk), &[]), "response_mode"), None);
+        let b = AuthzParams {
+            response_mode: Some("form_post"),
+            ..base(&pk)
+        };
+        assert_eq!(get(&params(&b, &[]), "response_mode"), Some("form_post"));
+    }
+
+    #[test]
     fn mutations_apply() {
         let pk = pkce();
         let b = base(&pk);

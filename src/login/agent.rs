@@ -290,7 +290,7 @@ impl Walk<'_> {
                 kind.describe(),
                 r.status,
                 page.summary(),
-                mode_name(mode)
+                mode.as_str()
             ),
         };
         stuck(why, seq)
@@ -360,11 +360,397 @@ fn after_step_error(step: &str, status: u16, kind: Option<&PageKind>) -> String 
     )
 }
 
-fn mode_name(mode: LoginMode) -> &'static str {
-    match mode {
-        LoginMode::None => "none",
-        LoginMode::HttpForm => "http-form",
-        LoginMode::Browser => "browser",
-        LoginMode::Manual => "manual",
+#[cfg(test)]
+mod tests {
+    //! The user agent against a scripted AS on plain HTTP: each route answers with a fixed
+    //! status, headers and body, and every request is logged, so a test can show what the harness
+    //! did and did not send.
+
+    use std::sync::{Arc, Mutex};
+
+    use axum::Router;
+    use axum::body::Bytes;
+    use axum::http::{HeaderMap, Method as HttpMethod, StatusCode, Uri};
+    use axum::response::{IntoResponse, Response};
+
+    use super::*;
+    use crate::login::ResponseMode;
+    use crate::redact::Redactor;
+    use crate::target::{LoginStep, Target};
+
+    /// (method, path, body) of every request the AS saw.
+    type Seen = Arc<Mutex<Vec<(String, String, String)>>>;
+
+    /// path → (status, extra headers, body). `{base}` in headers and bodies is the AS origin.
+    type Routes = Vec<(&'static str, u16, Vec<(&'static str, String)>, String)>;
+
+    struct As {
+        base: url::Url,
+        seen: Seen,
+        _server: tokio::task::JoinHandle<()>,
+    }
+
+    async fn serve(routes: Routes) -> As {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = url::Url::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
+        let origin = base.as_str().trim_end_matches('/').to_owned();
+        let seen: Seen = Arc::default();
+        let log = seen.clone();
+        let app = Router::new().fallback(
+            move |method: HttpMethod, uri: Uri, _h: HeaderMap, body: Bytes| {
+                let (routes, log, origin) = (routes.clone(), log.clone(), origin.clone());
+                async move {
+                    log.lock().unwrap().push((
+                        method.to_string(),
+                        uri.path().to_owned(),
+                        String::from_utf8_lossy(&body).into_owned(),
+                    ));
+                    let Some((_, status, headers, body)) =
+                        routes.iter().find(|(p, ..)| *p == uri.path())
+                    else {
+                        return StatusCode::NOT_FOUND.into_response();
+                    };
+                    let mut res: Response = (
+                        StatusCode::from_u16(*status).unwrap(),
+                        body.replace("{base}", &origin),
+                    )
+                        .into_response();
+                    res.headers_mut()
+                        .insert("content-type", "text/html".parse().unwrap());
+                    for (k, v) in headers {
+                        res.headers_mut()
+                            .insert(*k, v.replace("{base}", &origin).parse().unwrap());
+                    }
+                    res
+                }
+            },
+        );
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        As {
+            base,
+            seen,
+            _server: task,
+        }
+    }
+
+    fn target(login: Login) -> Target {
+        Target {
+            name: "t".into(),
+            file: "t.yaml".into(),
+            issuer: "http://127.0.0.1".into(),
+            discovery_url: None,
+            ca_bundle: None,
+            connect_timeout: std::time::Duration::from_secs(2),
+            request_timeout: std::time::Duration::from_secs(5),
+            extra_headers: Vec::new(),
+            max_body_bytes: 1 << 20,
+            clients: Vec::new(),
+            sender_constraints: Vec::new(),
+            resources: Vec::new(),
+            login,
+        }
+    }
+
+    fn steps(steps: Vec<LoginStep>) -> Login {
+        Login {
+            mode: if steps.is_empty() {
+                LoginMode::None
+            } else {
+                LoginMode::HttpForm
+            },
+            steps,
+            ..Login::default()
+        }
+    }
+
+    fn login_step() -> LoginStep {
+        LoginStep {
+            name: "login".into(),
+            when: None,
+            wait_for: None,
+            fill: vec![
+                (r#"[name="username"]"#.into(), "alice".into()),
+                (r#"[name="password"]"#.into(), "pw-Secret".into()),
+            ],
+            submit: None,
+        }
+    }
+
+    const CB: &str = "https://client.example/cb";
+
+    async fn walk(a: &As, login: Login) -> (Journey, Recorder) {
+        let t = target(login);
+        let http = Http::new(&t, Arc::new(Redactor::new())).unwrap();
+        let scene = Scene {
+            redirect_uris: vec![url::Url::parse(CB).unwrap()],
+            as_origins: vec![a.base.clone()],
+        };
+        let recorder = Recorder::new();
+        let mut session = Session::default();
+        let j = journey(
+            &http,
+            &t.login,
+            a.base.join("/authorize").unwrap(),
+            &scene,
+            &mut session,
+            &recorder,
+        )
+        .await;
+        (j, recorder)
+    }
+
+    fn login_page(action: &str) -> String {
+        format!(
+            r#"<title>Sign in</title><form method="post" action="{action}"><input name="username"><input type="password" name="password"><button>Sign in</button></form>"#
+        )
+    }
+
+    fn why(j: &Journey) -> &str {
+        match &j.end {
+            End::Stuck { why, .. } => why,
+            other => panic!("not stuck: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_200_error_page_before_any_step_is_an_error_page() {
+        let a = serve(vec![(
+            "/authorize",
+            200,
+            vec![],
+            "<h1>Oops, something went wrong</h1><p>invalid_request</p>".into(),
+        )])
+        .await;
+        let (j, _) = walk(&a, steps(vec![])).await;
+        assert!(matches!(
+            j.end,
+            End::ErrorPage {
+                status: 200,
+                exchange: Some(1)
+            }
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_login_form_leads_through_redirects_to_the_response() {
+        let a = serve(vec![
+            (
+                "/authorize",
+                303,
+                vec![("location", "/login".into())],
+                String::new(),
+            ),
+            (
+                "/login",
+                200,
+                vec![("set-cookie", "sid=abcdefgh12; Path=/; HttpOnly".into())],
+                login_page("/login/post"),
+            ),
+            (
+                "/login/post",
+                303,
+                vec![("location", format!("{CB}?code=c0de-value&state=s"))],
+                String::new(),
+            ),
+        ])
+        .await;
+        let (j, rec) = walk(&a, steps(vec![login_step()])).await;
+        match &j.end {
+            End::Response {
+                params,
+                mode,
+                status,
+                exchange,
+                ..
+            } => {
+                assert_eq!(*mode, ResponseMode::Query);
+                assert_eq!(*status, Some(303));
+                assert_eq!(*exchange, Some(3));
+                assert!(params.contains(&("code".into(), "c0de-value".into())));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            j.redirects.iter().map(|r| r.0).collect::<Vec<_>>(),
+            [303, 303]
+        );
+        let seen = a.seen.lock().unwrap().clone();
+        assert_eq!(seen[2].0, "POST");
+        assert_eq!(seen[2].2, "username=alice&password=pw-Secret");
+        // The cookie went back with the form.
+        let post = &rec.snapshot()[2];
+        assert_eq!(post.label, "login step `login` (POST form)");
+        assert!(
+            post.request
+                .headers
+                .iter()
+                .any(|(k, v)| k == "Cookie" && v == "[REDACTED]")
+        );
+        assert!(
+            !seen.iter().any(|(_, p, _)| p.contains("cb")),
+            "the redirect URI is never requested"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_login_ends_once_without_a_loop() {
+        let a = serve(vec![("/authorize", 200, vec![], login_page("/authorize"))]).await;
+        let (j, _) = walk(&a, steps(vec![login_step()])).await;
+        assert!(why(&j).starts_with("the login was refused"), "{}", why(&j));
+        let posts = a
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.0 == "POST")
+            .count();
+        assert_eq!(posts, 1);
+    }
+
+    #[tokio::test]
+    async fn an_error_page_after_a_step_is_not_taken_as_a_refusal() {
+        let a = serve(vec![
+            ("/authorize", 200, vec![], login_page("/post")),
+            ("/post", 400, vec![], "<h1>Session expired</h1>".into()),
+        ])
+        .await;
+        let (j, _) = walk(&a, steps(vec![login_step()])).await;
+        assert!(why(&j).contains("after step `login`"), "{}", why(&j));
+        assert!(matches!(
+            j.end,
+            End::Stuck {
+                exchange: Some(2),
+                ..
+            }
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_form_to_another_origin_is_never_sent() {
+        let a = serve(vec![(
+            "/authorize",
+            200,
+            vec![],
+            login_page("https://evil.example/steal"),
+        )])
+        .await;
+        let (j, rec) = walk(&a, steps(vec![login_step()])).await;
+        assert!(why(&j).contains("outside the AS"), "{}", why(&j));
+        assert_eq!(
+            rec.snapshot().len(),
+            1,
+            "only the authorization request was sent"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_form_post_error_with_http_400_is_the_response() {
+        let page = format!(
+            r#"<form method="post" action="{CB}"><input type="hidden" name="error" value="access_denied"><input type="hidden" name="state" value="s"></form>"#
+        );
+        let a = serve(vec![("/authorize", 400, vec![], page)]).await;
+        let (j, _) = walk(&a, steps(vec![])).await;
+        match j.end {
+            End::Response {
+                mode,
+                params,
+                status,
+                ..
+            } => {
+                assert_eq!(mode, ResponseMode::FormPost);
+                assert_eq!(status, Some(400));
+                assert_eq!(params[0], ("error".into(), "access_denied".into()));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn pages_without_a_step_say_what_they_are() {
+        let consent = r#"<form method="post" action="/c"><button name="decision" value="approve">Approve</button></form>"#;
+        let a = serve(vec![("/authorize", 200, vec![], consent.into())]).await;
+        let (j, _) = walk(&a, steps(vec![login_step()])).await;
+        assert!(
+            why(&j).starts_with("a consent page that no step handles"),
+            "{}",
+            why(&j)
+        );
+        assert!(why(&j).contains("buttons Approve"), "{}", why(&j));
+        let (j, _) = walk(&a, steps(vec![])).await;
+        assert!(
+            why(&j).starts_with("a consent page (HTTP 200; ")
+                && why(&j).contains("login mode none cannot get past"),
+            "{}",
+            why(&j)
+        );
+        let a = serve(vec![("/authorize", 200, vec![], login_page("/x"))]).await;
+        let other = LoginStep {
+            fill: vec![("#otp".into(), "1".into())],
+            ..login_step()
+        };
+        let (j, _) = walk(&a, steps(vec![other])).await;
+        assert!(why(&j).contains("no login step matches"), "{}", why(&j));
+        assert!(why(&j).contains("fields username, password"), "{}", why(&j));
+    }
+
+    #[tokio::test]
+    async fn a_consent_page_that_comes_back_is_reported() {
+        let consent = r#"<form method="post" action="/authorize"><button>Continue</button></form>"#;
+        let a = serve(vec![("/authorize", 200, vec![], consent.into())]).await;
+        let step = LoginStep {
+            name: "consent".into(),
+            fill: Vec::new(),
+            ..login_step()
+        };
+        let (j, _) = walk(&a, steps(vec![step])).await;
+        assert!(
+            why(&j).starts_with("the page of step `consent` came back"),
+            "{}",
+            why(&j)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_redirect_loop_ends_with_its_last_redirect_as_evidence() {
+        let a = serve(vec![(
+            "/authorize",
+            302,
+            vec![("location", "/authorize".into())],
+            String::new(),
+        )])
+        .await;
+        let (j, _) = walk(&a, steps(vec![])).await;
+        assert!(why(&j).contains("more than 10 redirects"), "{}", why(&j));
+        assert!(matches!(
+            j.end,
+            End::Stuck {
+                exchange: Some(10),
+                ..
+            }
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_get_form_to_the_redirect_uri_is_read_not_sent() {
+        let page = format!(
+            r#"<title>Done</title><form action="{CB}"><input type="hidden" name="code" value="xyz"><button>Continue to the app</button></form>"#
+        );
+        let a = serve(vec![("/authorize", 200, vec![], page)]).await;
+        let step = LoginStep {
+            name: "finish".into(),
+            fill: Vec::new(),
+            ..login_step()
+        };
+        let (j, rec) = walk(&a, steps(vec![step])).await;
+        match j.end {
+            End::Response { url, params, .. } => {
+                assert_eq!(url.as_str(), format!("{CB}?code=xyz"));
+                assert_eq!(params, [("code".to_owned(), "xyz".to_owned())]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(rec.snapshot().len(), 1);
     }
 }

@@ -156,8 +156,8 @@ impl Drivers {
                 return Journey {
                     end: End::Stuck {
                         why: format!(
-                            "login mode {:?} is not available in this build",
-                            self.login.mode
+                            "login mode {} is not available in this build",
+                            self.login.mode.as_str()
                         ),
                         exchange: None,
                     },

@@ -213,3 +213,15 @@ pub enum LoginMode {
     Browser,
     Manual,
 }
+
+impl LoginMode {
+    /// The name as written in the target file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoginMode::None => "none",
+            LoginMode::HttpForm => "http-form",
+            LoginMode::Browser => "browser",
+            LoginMode::Manual => "manual",
+        }
+    }
+}
