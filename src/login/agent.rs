@@ -191,24 +191,20 @@ impl Walk<'_> {
                 capture::from_form_post(action, params).into_end(Some(r.status), Some(seq)),
             );
         }
-        if (400..600).contains(&r.status) {
-            return match (&after, &kind) {
-                (Some(step), Some(PageKind::Login)) => stuck(
-                    format!(
-                        "the login was refused: the login page came back with HTTP {} after step `{step}`{}",
-                        r.status,
-                        page.as_ref().map(refusal_detail).unwrap_or_default()
-                    ),
-                    seq,
-                ),
-                (Some(step), _) => stuck(after_step_error(step, r.status, kind.as_ref()), seq),
-                (None, _) => Next::End(End::ErrorPage {
+        // A login or consent page is a page to act on, whatever its status (some servers answer
+        // 401 with their login form); any other answer with an error status is an error page.
+        let error_status = (400..600).contains(&r.status);
+        let actionable = matches!(kind, Some(PageKind::Login | PageKind::Consent));
+        if error_status && !actionable {
+            return match &after {
+                Some(step) => stuck(after_step_error(step, r.status, kind.as_ref()), seq),
+                None => Next::End(End::ErrorPage {
                     status: r.status,
                     exchange: Some(seq),
                 }),
             };
         }
-        if !(200..300).contains(&r.status) {
+        if !error_status && !(200..300).contains(&r.status) {
             return stuck(
                 format!(
                     "HTTP {} without a usable Location, after the {}",
@@ -591,6 +587,28 @@ mod tests {
         assert!(
             !seen.iter().any(|(_, p, _)| p.contains("cb")),
             "the redirect URI is never requested"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_login_page_with_http_401_is_a_page_to_act_on_not_an_error_page() {
+        let a = serve(vec![
+            ("/authorize", 401, vec![], login_page("/post")),
+            (
+                "/post",
+                303,
+                vec![("location", format!("{CB}?code=c0de-value"))],
+                String::new(),
+            ),
+        ])
+        .await;
+        let (j, _) = walk(&a, steps(vec![login_step()])).await;
+        assert!(matches!(j.end, End::Response { .. }), "{:?}", j.end);
+        let (j, _) = walk(&a, steps(vec![])).await;
+        assert!(
+            why(&j).starts_with("a login page (HTTP 401; "),
+            "{}",
+            why(&j)
         );
     }
 
