@@ -6,7 +6,7 @@ use super::page::{Method, Page, PageKind};
 use super::{End, Journey, Scene, Session, capture};
 use crate::fapi::authorize::{self, Landing};
 use crate::http::{Body, Http, RawResponse, Recorder, RequestSpec};
-use crate::target::{Login, LoginMode};
+use crate::target::{Login, LoginMode, LoginStep};
 
 /// At most this many redirects in a row inside the AS before the user agent gives up (loop
 /// protection). A submitted form starts a new count.
@@ -32,8 +32,8 @@ struct Request {
     label: String,
     method: Method,
     url: url::Url,
-    /// The form fields of a POST.
-    form: Option<Vec<(String, String)>>,
+    /// The form fields of a POST, and the origin of the page that sent them.
+    form: Option<(Vec<(String, String)>, String)>,
 }
 
 /// What a page leads to.
@@ -155,9 +155,9 @@ impl Walk<'_> {
     async fn send(&mut self, req: &Request) -> (u32, Option<RawResponse>) {
         let mut headers: Vec<(String, String)> =
             self.session.cookie_header(&req.url).into_iter().collect();
-        let body = req.form.clone().map(|fields| {
+        let body = req.form.clone().map(|(fields, origin)| {
             // Browsers send the page's origin with a form POST; CSRF defences may insist on it.
-            headers.push(("Origin".into(), req.url.origin().ascii_serialization()));
+            headers.push(("Origin".into(), origin));
             Body::Form(fields)
         });
         let spec = RequestSpec {
@@ -243,7 +243,14 @@ impl Walk<'_> {
             };
             return stuck(why, seq);
         }
-        if let Some(i) = (0..steps.len()).find(|&i| !self.used[i] && page.applies(&steps[i])) {
+        // An error page is filled only by a step that names it with `when` or `wait_for`: a step
+        // that merely finds its fields (or fills nothing) must not turn a refusal into a login.
+        let may_act = |s: &LoginStep| {
+            !matches!(kind, PageKind::Error { .. }) || s.when.is_some() || s.wait_for.is_some()
+        };
+        if let Some(i) = (0..steps.len())
+            .find(|&i| !self.used[i] && may_act(&steps[i]) && page.applies(&steps[i]))
+        {
             self.used[i] = true;
             self.last_step = Some(i);
             return self.take_step(i, &page, seq);
@@ -321,7 +328,8 @@ impl Walk<'_> {
                 label: format!("login step `{}` ({} form)", step.name, sub.method.as_str()),
                 method: sub.method,
                 url,
-                form: (sub.method == Method::Post).then_some(sub.fields),
+                form: (sub.method == Method::Post)
+                    .then(|| (sub.fields, page.url().origin().ascii_serialization())),
             }),
         }
     }
@@ -519,14 +527,26 @@ mod tests {
             "<h1>Oops, something went wrong</h1><p>invalid_request</p>".into(),
         )])
         .await;
-        let (j, _) = walk(&a, steps(vec![])).await;
-        assert!(matches!(
-            j.end,
-            End::ErrorPage {
-                status: 200,
-                exchange: Some(1)
-            }
-        ));
+        // A step that would apply anywhere does not turn the refusal into a login.
+        let anywhere = LoginStep {
+            name: "any".into(),
+            fill: Vec::new(),
+            ..login_step()
+        };
+        for login in [steps(vec![]), steps(vec![anywhere])] {
+            let (j, _) = walk(&a, login).await;
+            assert!(
+                matches!(
+                    j.end,
+                    End::ErrorPage {
+                        status: 200,
+                        exchange: Some(1)
+                    }
+                ),
+                "{:?}",
+                j.end
+            );
+        }
     }
 
     #[tokio::test]
@@ -578,11 +598,17 @@ mod tests {
         // The cookie went back with the form.
         let post = &rec.snapshot()[2];
         assert_eq!(post.label, "login step `login` (POST form)");
-        assert!(
+        let header = |name: &str| {
             post.request
                 .headers
                 .iter()
-                .any(|(k, v)| k == "Cookie" && v == "[REDACTED]")
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(header("Cookie").as_deref(), Some("[REDACTED]"));
+        assert_eq!(
+            header("Origin"),
+            Some(a.base.origin().ascii_serialization())
         );
         assert!(
             !seen.iter().any(|(_, p, _)| p.contains("cb")),
