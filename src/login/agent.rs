@@ -777,6 +777,20 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_hostile_page_nested_20000_deep_ends_quickly() {
+        let deep = "<div>".repeat(20_000);
+        let a = serve(vec![("/authorize", 200, vec![], deep)]).await;
+        let started = std::time::Instant::now();
+        let (j, _) = walk(&a, steps(vec![login_step()])).await;
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        assert!(
+            why(&j).contains("not read: its elements nest more than"),
+            "{}",
+            why(&j)
+        );
+    }
+
+    #[tokio::test]
     async fn a_get_form_to_the_redirect_uri_is_read_not_sent() {
         let page = format!(
             r#"<title>Done</title><form action="{CB}"><input type="hidden" name="code" value="xyz"><button>Continue to the app</button></form>"#

@@ -98,6 +98,87 @@ pub struct Submission {
 pub struct Page {
     url: url::Url,
     html: Html,
+    /// Why the page was not parsed (it reads as an empty page then).
+    unread: Option<String>,
+}
+
+/// Pages are parsed up to this many bytes: login and consent pages are a few kilobytes, and the
+/// parser's work grows with size times nesting depth.
+pub const MAX_PAGE_BYTES: usize = 512 * 1024;
+
+/// Pages nested deeper than this (estimated by counting tags) are not parsed: html5ever checks
+/// the stack of open elements on every tag, so 20,000 nested `<div>`s from a hostile server cost
+/// a minute of CPU, and no timeout interrupts a parse.
+pub const MAX_NESTING: usize = 512;
+
+/// Elements without content, and elements whose end tag pages usually omit (they never nest in
+/// the tree the parser builds): neither deepens the estimate.
+const NO_NESTING: &[&str] = &[
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
+    "track", "wbr", "p", "li", "dt", "dd", "option", "optgroup", "tr", "td", "th", "tbody",
+    "thead", "tfoot", "colgroup", "rb", "rt", "rp",
+];
+
+/// Elements whose content is text, not markup.
+const RAW_TEXT: &[&str] = &[
+    "script",
+    "style",
+    "textarea",
+    "title",
+    "xmp",
+    "iframe",
+    "noembed",
+    "noframes",
+    "noscript",
+    "plaintext",
+];
+
+/// The deepest nesting of elements in `html`, estimated in one pass over the tags; `limit` stops
+/// the count early.
+fn nesting(html: &[u8], limit: usize) -> usize {
+    let find = |from: usize, needle: &[u8]| {
+        html.get(from..).and_then(|rest| {
+            rest.windows(needle.len())
+                .position(|w| w.eq_ignore_ascii_case(needle))
+                .map(|p| from + p)
+        })
+    };
+    let (mut depth, mut deepest, mut i) = (0usize, 0usize, 0usize);
+    while let Some(lt) = find(i, b"<") {
+        let rest = &html[lt + 1..];
+        if rest.starts_with(b"!--") {
+            i = find(lt + 4, b"-->").map_or(html.len(), |e| e + 3);
+            continue;
+        }
+        if rest.starts_with(b"/") {
+            depth = depth.saturating_sub(1);
+            i = lt + 2;
+            continue;
+        }
+        let name_len = rest
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric() || **b == b'-')
+            .count();
+        if name_len == 0 || !rest[0].is_ascii_alphabetic() {
+            i = lt + 1;
+            continue;
+        }
+        let name = String::from_utf8_lossy(&rest[..name_len]).to_ascii_lowercase();
+        let end = find(lt, b">").unwrap_or(html.len());
+        let self_closing = end > 0 && html.get(end - 1) == Some(&b'/');
+        i = end;
+        if RAW_TEXT.contains(&name.as_str()) {
+            let close = format!("</{name}");
+            i = find(end, close.as_bytes()).unwrap_or(html.len());
+        } else if !self_closing && !NO_NESTING.contains(&name.as_str()) {
+            depth += 1;
+            deepest = deepest.max(depth);
+            if deepest > limit {
+                break;
+            }
+        }
+    }
+    deepest
 }
 
 /// Words in a title or heading that mark a page as an error for the user.
@@ -256,11 +337,35 @@ fn shortened(text: &str) -> String {
 }
 
 impl Page {
+    /// Parses at most `MAX_PAGE_BYTES` of `body`. A page nested deeper than `MAX_NESTING` is not
+    /// parsed: it reads as an empty page of kind `Unknown`, and `unread` says why.
     pub fn parse(body: &str, url: &url::Url) -> Page {
+        let mut cut = body.len().min(MAX_PAGE_BYTES);
+        while !body.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let body = &body[..cut];
+        let deepest = nesting(body.as_bytes(), MAX_NESTING);
+        let (html, unread) = if deepest > MAX_NESTING {
+            (
+                Html::parse_document(""),
+                Some(format!(
+                    "not read: its elements nest more than {MAX_NESTING} deep"
+                )),
+            )
+        } else {
+            (Html::parse_document(body), None)
+        };
         Page {
             url: url.clone(),
-            html: Html::parse_document(body),
+            html,
+            unread,
         }
+    }
+
+    /// Why the page was not parsed, if it was not.
+    pub fn unread(&self) -> Option<&str> {
+        self.unread.as_deref()
     }
 
     pub fn url(&self) -> &url::Url {
@@ -548,6 +653,9 @@ impl Page {
 
     /// One line about the page for reasons: its title and the fields and buttons it offers.
     pub fn summary(&self) -> String {
+        if let Some(why) = &self.unread {
+            return why.clone();
+        }
         let mut parts = Vec::new();
         if let Some(t) = self.title() {
             parts.push(format!("title “{}”", shortened(&t)));
@@ -1053,6 +1161,28 @@ mod tests {
                 .submission(&fill(&[("[name=h]", "2")]), None)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn a_deeply_nested_page_is_not_parsed() {
+        let deep = "<div>".repeat(20_000) + "<form><input type=password name=p></form>";
+        let started = std::time::Instant::now();
+        let p = page(&deep);
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        assert_eq!(p.kind(&[]), PageKind::Unknown);
+        assert_eq!(
+            p.summary(),
+            format!("not read: its elements nest more than {MAX_NESTING} deep")
+        );
+        // Real pages are far from the limit, however long: the estimate ignores void elements,
+        // end tags a page leaves out, comments and script text.
+        assert!(nesting(KEYCLOAK_LOGIN.as_bytes(), MAX_NESTING) < 20);
+        assert!(nesting(OP_CONSENT.as_bytes(), MAX_NESTING) < 20);
+        let sloppy = "<ul>".to_owned()
+            + &"<li><p>item<br><img src=x><input name=a>".repeat(5000)
+            + "</ul><script>if (a < b) { document.write('<div><div><div>') }</script><!-- <div> -->";
+        assert_eq!(nesting(sloppy.as_bytes(), MAX_NESTING), 1);
+        assert_eq!(page(&sloppy).unread(), None);
     }
 
     #[test]
