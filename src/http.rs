@@ -13,6 +13,8 @@ use serde_json::Value;
 use crate::error::Diagnostic;
 use crate::evidence::{Attachment, DecodedJwt, Exchange, RecordedRequest, RecordedResponse};
 use crate::fapi::jose::find_jwts;
+use crate::login::capture;
+use crate::login::page::Page;
 use crate::redact::Redactor;
 use crate::target::Target;
 
@@ -20,6 +22,10 @@ use crate::target::Target;
 const BEARER_MEMBERS: &[&str] = &["access_token", "refresh_token", "device_code", "code"];
 /// Query parameters of a redirect whose values are bearer credentials.
 pub const BEARER_PARAMS: &[&str] = &["code", "access_token", "refresh_token"];
+/// Cookie values at least this long are hidden wherever they appear (a page may print its
+/// session, as oidc-provider's development pages do); shorter ones (`1`, `en`, `true`) carry no
+/// credential, and hiding them would blank out every occurrence of the text in the reports.
+const MIN_SECRET_COOKIE: usize = 8;
 
 /// A request to send, built by the fapi client.
 #[derive(Debug, Clone)]
@@ -215,7 +221,7 @@ impl Http {
     /// redaction, bearer-value registration and JWT decoding as `send`.
     pub fn record_observed(&self, o: Observed<'_>, recorder: &Recorder) -> u32 {
         if let Some(r) = o.raw {
-            self.register_bearer_values(r);
+            self.register_response_secrets(&o.spec.url, r);
         }
         let mut ex = self.record(
             o.spec,
@@ -289,7 +295,7 @@ impl Http {
             ),
         };
         if let Some(r) = &raw {
-            self.register_bearer_values(r);
+            self.register_response_secrets(&spec.url, r);
         }
         let tls = match raw {
             Some(_) => self.tls_version(&spec.url).await,
@@ -382,9 +388,11 @@ impl Http {
         ))
     }
 
-    /// Tokens and codes the target hands out are registered before anything is recorded, so the
-    /// very response that carries them already shows them shortened.
-    fn register_bearer_values(&self, r: &RawResponse) {
+    /// Tokens and codes the target hands out, and the cookies it sets, are registered before
+    /// anything is recorded, so the very response that carries them already hides them: codes
+    /// and tokens in a JSON body, in a redirect (query, fragment or JARM `response`) and in a
+    /// page's forms (`form_post`) are shortened; cookie values are hidden.
+    fn register_response_secrets(&self, url: &url::Url, r: &RawResponse) {
         if let Ok(Value::Object(o)) = serde_json::from_slice::<Value>(&r.body) {
             for m in BEARER_MEMBERS {
                 if let Some(Value::String(s)) = o.get(*m) {
@@ -392,25 +400,40 @@ impl Http {
                 }
             }
         }
+        let mut params = Vec::new();
         for (k, v) in &r.headers {
             if k.eq_ignore_ascii_case("location")
-                && let Ok(u) = url::Url::parse(v)
+                && let Ok(u) = url.join(v)
             {
-                let fragment_pairs = u.fragment().map(|f| {
-                    url::form_urlencoded::parse(f.as_bytes())
-                        .into_owned()
-                        .collect::<Vec<_>>()
-                });
-                let pairs = u
-                    .query_pairs()
-                    .into_owned()
-                    .chain(fragment_pairs.into_iter().flatten());
-                for (name, value) in pairs {
-                    if BEARER_PARAMS.contains(&name.as_str()) {
-                        self.redactor.add_shortened(&value);
-                    }
+                params.extend(capture::from_url(&u).params);
+            }
+            if k.eq_ignore_ascii_case("set-cookie")
+                && let Some((_, rest)) = v.split_once('=')
+            {
+                let value = rest
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .trim_matches('"');
+                if value.len() >= MIN_SECRET_COOKIE {
+                    self.redactor.add_secret(value);
                 }
             }
+        }
+        let html = r.headers.iter().any(|(k, v)| {
+            k.eq_ignore_ascii_case("content-type") && v.to_ascii_lowercase().contains("html")
+        });
+        if html {
+            let text = String::from_utf8_lossy(&r.body);
+            if text.to_ascii_lowercase().contains("<form") {
+                for form in Page::parse(&text, url).forms() {
+                    params.extend(form.fields);
+                }
+            }
+        }
+        for value in capture::bearer_values(&params) {
+            self.redactor.add_shortened(&value);
         }
     }
 

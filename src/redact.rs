@@ -9,7 +9,7 @@ use std::sync::RwLock;
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 pub const REDACTED: &str = "[REDACTED]";
 
@@ -136,12 +136,26 @@ pub fn shorten(value: &str) -> String {
     format!("{head}…[{} chars]", value.chars().count())
 }
 
-/// The forms a value takes on the wire: raw, form/percent-encoded, base64, JSON-escaped.
+/// Percent-encoding that leaves RFC 3986's unreserved characters alone, as JavaScript's
+/// `encodeURIComponent` and most URL builders do.
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// The forms a value takes on the wire: raw, form/percent-encoded (every common flavour: a login
+/// form's body is `application/x-www-form-urlencoded`, which keeps `*-._`), base64, JSON-escaped,
+/// and HTML-escaped (a page that echoes a typed value back).
 fn encodings(value: &str) -> Vec<String> {
     let mut forms = vec![value.to_owned()];
-    let pct = utf8_percent_encode(value, NON_ALPHANUMERIC).to_string();
-    forms.push(pct.clone());
-    forms.push(pct.replace("%20", "+"));
+    for set in [NON_ALPHANUMERIC, UNRESERVED] {
+        let pct = utf8_percent_encode(value, set).to_string();
+        forms.push(pct.replace("%20", "+"));
+        forms.push(pct);
+    }
+    forms.push(url::form_urlencoded::byte_serialize(value.as_bytes()).collect());
+    forms.push(html_escaped(value));
     forms.push(STANDARD.encode(value));
     forms.push(URL_SAFE_NO_PAD.encode(value));
     if let Ok(json) = serde_json::to_string(value) {
@@ -152,6 +166,15 @@ fn encodings(value: &str) -> Vec<String> {
     forms.sort();
     forms.dedup();
     forms
+}
+
+fn html_escaped(value: &str) -> String {
+    value
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
 #[cfg(test)]
@@ -173,6 +196,24 @@ mod tests {
         }
         let b64 = STANDARD.encode("s3cr3t value/+&");
         assert!(!r.scrub(&b64).contains(&b64));
+    }
+
+    #[test]
+    fn a_password_in_a_login_form_body_is_replaced() {
+        let r = Redactor::new();
+        let pw = "pa-ss.w_rd*~ 1&<";
+        r.add_secret(pw);
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([("username", "alice"), ("password", pw)])
+            .finish();
+        let out = r.scrub(&body);
+        assert_eq!(out, "username=alice&password=[REDACTED]");
+        for echoed in [
+            "value=\"pa-ss.w_rd*~ 1&amp;&lt;\"",
+            "pa-ss.w_rd%2A~%201%26%3C",
+        ] {
+            assert!(r.scrub(echoed).contains(REDACTED), "{echoed}");
+        }
     }
 
     #[test]

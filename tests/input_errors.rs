@@ -263,6 +263,56 @@ fn malformed_inputs_exit_2_with_located_hints() {
             Some(good_target.replace("https://as.example", "as.example")),
             vec!["issuer: `as.example` is not a URL", "target.yaml:2:9"],
         ),
+        case(
+            "target-bad-submit-selector",
+            GOOD_PLAN,
+            Some(format!(
+                "{good_target}login:\n  mode: http-form\n  steps:\n    - fill: {{ password: pw }}\n      submit: \"button[value=\"\n"
+            )),
+            vec![
+                "login.steps[0].submit: `button[value=` is not a CSS selector",
+                "target.yaml:13:15",
+                "hint: e.g. `#kc-login`",
+            ],
+        ),
+        case(
+            "target-bad-fill-selector",
+            GOOD_PLAN,
+            Some(format!(
+                "{good_target}login:\n  mode: http-form\n  steps:\n    - fill: {{ \"input[name=\": pw }}\n"
+            )),
+            vec![
+                "is neither a field name nor a CSS selector",
+                "target.yaml:12:30",
+            ],
+        ),
+        case(
+            "target-steps-with-mode-none",
+            GOOD_PLAN,
+            Some(format!(
+                "{good_target}login:\n  mode: none\n  steps:\n    - submit: \"#kc-login\"\n"
+            )),
+            vec![
+                "login.steps: mode none does not use steps",
+                "target.yaml:12:15",
+                "mode: http-form",
+            ],
+        ),
+        case(
+            "target-http-form-without-steps",
+            GOOD_PLAN,
+            Some(format!("{good_target}login: {{ mode: http-form }}\n")),
+            vec!["mode http-form has no steps", "target.yaml"],
+        ),
+        case(
+            "target-bad-response-mode",
+            GOOD_PLAN,
+            Some(good_target.replace(
+                "    redirect_uris:",
+                "    response_mode: post\n    redirect_uris:",
+            )),
+            vec!["unknown variant `post`", "form_post", "target.yaml:8:20"],
+        ),
         Case {
             name: "bad-shard",
             plan: GOOD_PLAN.into(),

@@ -22,6 +22,8 @@ pub struct AuthzParams<'a> {
     pub pkce: &'a Pkce,
     /// `dpop_jkt` to bind the code to (RFC 9449 §10), if any.
     pub dpop_jkt: Option<&'a str>,
+    /// `response_mode` to ask for, if any.
+    pub response_mode: Option<&'a str>,
 }
 
 /// The authorization request parameters, for a PAR body or (without PAR) the query string.
@@ -76,6 +78,9 @@ pub fn params(p: &AuthzParams<'_>, mutations: &[Mutation]) -> Vec<(String, Strin
             "request_uri",
             &format!("{FOREIGN_REQUEST_URI}{}", random_token(16)),
         );
+    }
+    if let Some(mode) = p.response_mode {
+        put("response_mode", mode);
     }
     out
 }
@@ -157,6 +162,7 @@ mod tests {
             nonce: Some("n1"),
             pkce,
             dpop_jkt: None,
+            response_mode: None,
         }
     }
 
@@ -173,6 +179,17 @@ mod tests {
         assert_eq!(get(&p, "code_challenge"), Some(pk.challenge.as_str()));
         assert_eq!(get(&p, "state"), Some("s1"));
         assert_eq!(get(&p, "nonce"), Some("n1"));
+    }
+
+    #[test]
+    fn response_mode_is_sent_only_when_set() {
+        let pk = pkce();
+        assert_eq!(get(&params(&base(&pk), &[]), "response_mode"), None);
+        let b = AuthzParams {
+            response_mode: Some("form_post"),
+            ..base(&pk)
+        };
+        assert_eq!(get(&params(&b, &[]), "response_mode"), Some("form_post"));
     }
 
     #[test]

@@ -7,7 +7,9 @@
 mod agent;
 #[cfg(feature = "browser")]
 pub mod browser;
+pub mod capture;
 mod manual;
+pub mod page;
 
 use std::sync::Arc;
 
@@ -35,10 +37,60 @@ pub struct Purpose {
     pub state: Option<String>,
 }
 
-/// The user agent's state for one flow: cookies the AS set during the journey.
+/// The user agent's state for one flow: the cookies the AS set during the journey, kept the way
+/// a browser keeps them (RFC 6265: domain and path matching, expiry, `Secure`, `HttpOnly`), so a
+/// cookie scoped to `/interaction/x` is not sent to `/auth/x` and an expired one is dropped.
 #[derive(Default)]
 pub struct Session {
-    pub cookies: Vec<(String, String)>,
+    jar: cookie_store::CookieStore,
+}
+
+impl Session {
+    /// Keeps the cookies of every `Set-Cookie` header of the response to a request for `url`.
+    /// Malformed cookies, and cookies for another domain, are ignored as a browser ignores them.
+    pub fn store(&mut self, url: &url::Url, headers: &[(String, String)]) {
+        for (k, v) in headers {
+            if k.eq_ignore_ascii_case("set-cookie") {
+                // Err: a cookie a browser would refuse too (bad syntax, foreign domain, expired).
+                let _ = self.jar.parse(v, url);
+            }
+        }
+    }
+
+    /// The `Cookie` header a browser would send with a request for `url`, if any cookie applies:
+    /// longer paths first (RFC 6265 §5.4), then by name, so the header does not depend on the
+    /// jar's hash order.
+    pub fn cookie_header(&self, url: &url::Url) -> Option<(String, String)> {
+        let mut cookies = self.jar.matches(url);
+        cookies.sort_by(|a, b| {
+            b.path
+                .len()
+                .cmp(&a.path.len())
+                .then_with(|| a.name().cmp(b.name()))
+        });
+        let pairs: Vec<String> = cookies
+            .iter()
+            .map(|c| format!("{}={}", c.name(), c.value()))
+            .collect();
+        (!pairs.is_empty()).then(|| ("Cookie".to_owned(), pairs.join("; ")))
+    }
+
+    /// The names of the cookies held and not expired (values are secrets).
+    pub fn cookie_names(&self) -> Vec<String> {
+        self.jar
+            .iter_unexpired()
+            .map(|c| c.name().to_owned())
+            .collect()
+    }
+}
+
+/// Cookie values are credentials: only their names are shown.
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("cookies", &self.cookie_names())
+            .finish()
+    }
 }
 
 /// How the authorization response reached the redirect URI.
@@ -46,8 +98,12 @@ pub struct Session {
 pub enum ResponseMode {
     Query,
     Fragment,
-    /// A POST of the parameters to the redirect URI (OAuth 2.0 Form Post Response Mode).
+    /// The fields of an auto-submitting form posted to the redirect URI (OAuth 2.0 Form Post
+    /// Response Mode); the harness reads them from the page and never posts them.
     FormPost,
+    /// A JARM `response` JWT (in the query, the fragment or a form post; the URL or the exchange
+    /// shows which). Its claims are the parameters; its signature is not judged by the capture.
+    Jwt,
 }
 
 /// Where the journey ended.
@@ -58,7 +114,7 @@ pub enum End {
         url: url::Url,
         params: Vec<(String, String)>,
         mode: ResponseMode,
-        /// The HTTP status of the redirect that delivered it, where a redirect did.
+        /// The HTTP status of the redirect (or the `form_post` page) that delivered it.
         status: Option<u16>,
         exchange: Option<u32>,
     },
@@ -198,5 +254,102 @@ fn timed_out(login: &Login, recorder: &Recorder) -> Journey {
         },
         redirects: Vec::new(),
         last_exchange: last,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(s: &str) -> url::Url {
+        url::Url::parse(s).unwrap()
+    }
+
+    fn set(session: &mut Session, from: &str, cookies: &[&str]) {
+        let headers: Vec<(String, String)> = cookies
+            .iter()
+            .map(|c| ("Set-Cookie".to_owned(), (*c).to_owned()))
+            .collect();
+        session.store(&url(from), &headers);
+    }
+
+    fn sent(session: &Session, to: &str) -> Option<String> {
+        session.cookie_header(&url(to)).map(|(_, v)| v)
+    }
+
+    #[test]
+    fn cookies_follow_path_domain_secure_and_expiry() {
+        let mut s = Session::default();
+        set(
+            &mut s,
+            "https://as.example/interaction/abc",
+            &[
+                // oidc-provider scopes its interaction cookies to one path each.
+                "_interaction=i1; path=/interaction/abc; secure; httponly; samesite=lax",
+                "_interaction_resume=r1; path=/auth/abc; secure; httponly",
+                "_session=s1; path=/; secure; httponly; samesite=none",
+                "gone=x; path=/; expires=Thu, 01 Jan 1970 00:00:00 GMT",
+                "other=o; domain=elsewhere.example; path=/",
+                "not a cookie",
+            ],
+        );
+        assert_eq!(
+            sent(&s, "https://as.example/interaction/abc").as_deref(),
+            Some("_interaction=i1; _session=s1")
+        );
+        assert_eq!(
+            sent(&s, "https://as.example/auth/abc").as_deref(),
+            Some("_interaction_resume=r1; _session=s1")
+        );
+        // Secure cookies never travel over plain HTTP to a non-loopback host.
+        assert_eq!(sent(&s, "http://as.example/"), None);
+        assert_eq!(sent(&s, "https://elsewhere.example/"), None);
+        assert_eq!(
+            sent(&s, "https://sub.as.example/"),
+            None,
+            "host-only cookies"
+        );
+
+        // A later Set-Cookie replaces the value; an expired one deletes it.
+        set(
+            &mut s,
+            "https://as.example/",
+            &[
+                "_session=s2; path=/",
+                "_interaction=; path=/interaction/abc; max-age=0",
+            ],
+        );
+        assert_eq!(
+            sent(&s, "https://as.example/interaction/abc").as_deref(),
+            Some("_session=s2")
+        );
+        let mut names = s.cookie_names();
+        names.sort();
+        assert_eq!(names, ["_interaction_resume", "_session"]);
+    }
+
+    #[test]
+    fn domain_cookies_reach_subdomains() {
+        let mut s = Session::default();
+        set(
+            &mut s,
+            "https://login.bank.example/",
+            &["sso=t; domain=bank.example; path=/"],
+        );
+        assert_eq!(
+            sent(&s, "https://as.bank.example/authorize").as_deref(),
+            Some("sso=t")
+        );
+    }
+
+    #[test]
+    fn debug_output_shows_no_cookie_value() {
+        let mut s = Session::default();
+        set(&mut s, "https://as.example/", &["sid=very-secret-value"]);
+        let text = format!("{s:?}");
+        assert!(
+            text.contains("sid") && !text.contains("very-secret-value"),
+            "{text}"
+        );
     }
 }

@@ -79,6 +79,8 @@ pub struct App {
     pub login_form: bool,
     /// The password of user `alice` on the login form.
     pub login_password: String,
+    /// Every login session cookie value handed out, so leak tests can look for them in reports.
+    pub login_cookies: std::sync::Mutex<Vec<String>>,
     /// Demand server-provided DPoP nonces at the PAR and token endpoints and the RS (RFC 9449
     /// §8, §9).
     pub dpop_nonce: bool,
@@ -98,6 +100,14 @@ impl App {
     /// Whether `fault` is on.
     pub fn fault(&self, fault: Fault) -> bool {
         self.faults.on(fault)
+    }
+
+    /// Remembers a login session cookie value handed out.
+    pub fn note_login_cookie(&self, value: &str) {
+        self.login_cookies
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(value.to_owned());
     }
 }
 

@@ -2,6 +2,10 @@
 //! with a plain HTML login and consent form), and answers with a 303 redirect carrying `code`,
 //! `state` and `iss` (RFC 6749 §4.1.2, RFC 9207).
 //!
+//! The login form keeps its session the way real servers do: in a cookie (`__Host-login`,
+//! `HttpOnly`, `Secure`, `SameSite=Lax`), with an anti-CSRF token in each form. The harness's
+//! `http-form` driver must carry the cookie, so its cookie jar is exercised.
+//!
 //! A redirect goes only to a redirect URI registered for the client; every other failure is an
 //! HTML error page, so the endpoint can never be an open redirector (FAPI2-SP-5.3.2.1-7).
 
@@ -11,7 +15,7 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::header::{
     ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
-    CACHE_CONTROL, LOCATION, ORIGIN,
+    CACHE_CONTROL, COOKIE, LOCATION, ORIGIN, SET_COOKIE,
 };
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -30,6 +34,9 @@ const FAULTY_CODE_LIFETIME_SECS: i64 = 120;
 const LOGIN_LIFETIME_SECS: i64 = 600;
 /// The one test user.
 pub const USERNAME: &str = "alice";
+/// The login session cookie. `__Host-` makes browsers insist on `Secure`, `Path=/` and no
+/// `Domain` (RFC 6265bis §4.1.3.2).
+const LOGIN_COOKIE: &str = "__Host-login";
 
 /// `GET /authorize`.
 pub async fn authorize(
@@ -129,8 +136,10 @@ fn handle(app: &App, query: &str) -> Response {
     }
     if app.login_form {
         let session = random_value();
+        let csrf = random_value();
         let login = LoginSession {
             request_uri,
+            csrf: csrf.clone(),
             user: None,
             auth_time: 0,
         };
@@ -141,24 +150,60 @@ fn handle(app: &App, query: &str) -> Response {
         {
             return error_page(app, None, "the server is busy");
         }
-        return page(
-            StatusCode::OK,
-            &login_form(&session, &request.client_id, None),
+        app.note_login_cookie(&session);
+        let mut res = page(StatusCode::OK, &login_form(&csrf, &request.client_id, None));
+        let cookie = format!(
+            "{LOGIN_COOKIE}={session}; Path=/; Max-Age={LOGIN_LIFETIME_SECS}; Secure; HttpOnly; SameSite=Lax"
         );
+        if let Ok(v) = HeaderValue::from_str(&cookie) {
+            res.headers_mut().insert(SET_COOKIE, v);
+        }
+        return res;
     }
     approve(app, &request_uri, USERNAME, now)
 }
 
+/// The login session of a form post: the session cookie names it, and the form's anti-CSRF
+/// token must be the session's. `Err` says why not, for the error page.
+fn login_session(
+    app: &App,
+    headers: &HeaderMap,
+    form: &Params,
+) -> Result<(String, LoginSession), &'static str> {
+    let session = headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == LOGIN_COOKIE)
+        .map(|(_, value)| value.to_owned())
+        .ok_or("no login session cookie: are cookies enabled?")?;
+    let login = app
+        .store
+        .logins
+        .get(&session, app.now())
+        .ok_or("the login session is unknown or expired")?;
+    let csrf_ok = form.get("csrf").is_some_and(|c| {
+        aws_lc_rs::constant_time::verify_slices_are_equal(c.as_bytes(), login.csrf.as_bytes())
+            .is_ok()
+    });
+    if !csrf_ok {
+        return Err("the form does not belong to this login session");
+    }
+    Ok((session, login))
+}
+
 /// `POST /login`: checks the password, then shows the consent page.
-pub async fn login(State(app): State<Arc<App>>, body: Bytes) -> Response {
+pub async fn login(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
     let Ok(form) = Params::parse(&body) else {
         return error_page(&app, None, "malformed form");
     };
-    let session = form.get("session").unwrap_or_default();
-    let now = app.now();
-    let Some(login) = app.store.logins.get(session, now) else {
-        return error_page(&app, None, "the login session is unknown or expired");
+    let (session, login) = match login_session(&app, &headers, &form) {
+        Ok(s) => s,
+        Err(why) => return error_page(&app, None, why),
     };
+    let now = app.now();
     let Some(request) = app.store.pushed.get(&login.request_uri, now) else {
         return error_page(&app, None, "the authorization request has expired");
     };
@@ -175,29 +220,30 @@ pub async fn login(State(app): State<Arc<App>>, body: Bytes) -> Response {
         return page(
             StatusCode::OK,
             &login_form(
-                session,
+                &login.csrf,
                 &request.client_id,
                 Some("Wrong username or password."),
             ),
         );
     }
-    app.store.logins.update(session, now, |l| {
+    app.store.logins.update(&session, now, |l| {
         l.user = Some(USERNAME.to_owned());
         l.auth_time = now;
     });
-    page(StatusCode::OK, &consent_form(session, &request))
+    page(StatusCode::OK, &consent_form(&login.csrf, &request))
 }
 
 /// `POST /consent`: approves or denies, then redirects to the client.
-pub async fn consent(State(app): State<Arc<App>>, body: Bytes) -> Response {
+pub async fn consent(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
     let Ok(form) = Params::parse(&body) else {
         return error_page(&app, None, "malformed form");
     };
     let now = app.now();
-    let Some(login) = form
-        .get("session")
-        .and_then(|s| app.store.logins.take(s, now))
-    else {
+    let (session, _) = match login_session(&app, &headers, &form) {
+        Ok(s) => s,
+        Err(why) => return error_page(&app, None, why),
+    };
+    let Some(login) = app.store.logins.take(&session, now) else {
         return error_page(&app, None, "the login session is unknown or expired");
     };
     let Some(user) = login.user else {
@@ -334,10 +380,10 @@ fn page(status: StatusCode, body: &str) -> Response {
         .into_response()
 }
 
-fn login_form(session: &str, client_id: &str, message: Option<&str>) -> String {
+fn login_form(csrf: &str, client_id: &str, message: Option<&str>) -> String {
     format!(
         "<h1>Log in</h1>\n<p>{client} asks you to log in.</p>\n{msg}<form method=\"post\" action=\"/login\">\n\
-         <input type=\"hidden\" name=\"session\" value=\"{session}\">\n\
+         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\n\
          <label>Username <input name=\"username\" autocomplete=\"username\"></label>\n\
          <label>Password <input name=\"password\" type=\"password\" autocomplete=\"current-password\"></label>\n\
          <button type=\"submit\">Log in</button>\n</form>",
@@ -345,20 +391,20 @@ fn login_form(session: &str, client_id: &str, message: Option<&str>) -> String {
         msg = message
             .map(|m| format!("<p role=\"alert\">{}</p>\n", escape(m)))
             .unwrap_or_default(),
-        session = escape(session),
+        csrf = escape(csrf),
     )
 }
 
-fn consent_form(session: &str, request: &AuthorizationRequest) -> String {
+fn consent_form(csrf: &str, request: &AuthorizationRequest) -> String {
     format!(
         "<h1>Consent</h1>\n<p>{client} asks for access to: {scope}.</p>\n\
          <form method=\"post\" action=\"/consent\">\n\
-         <input type=\"hidden\" name=\"session\" value=\"{session}\">\n\
+         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\n\
          <button type=\"submit\" name=\"decision\" value=\"approve\">Approve</button>\n\
          <button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button>\n</form>",
         client = escape(&request.client_id),
         scope = escape(&request.scope),
-        session = escape(session),
+        csrf = escape(csrf),
     )
 }
 

@@ -167,6 +167,7 @@ pub async fn start(opts: ReferenceOptions) -> Result<ReferenceServer, ReferenceE
         key,
         login_form: opts.login_form,
         login_password: opts.login_password,
+        login_cookies: Default::default(),
         dpop_nonce: opts.dpop_nonce || opts.faults.iter().any(|f| f.needs_dpop_nonce()),
     });
     let (stop, stopped) = watch::channel(false);
@@ -218,13 +219,24 @@ impl ReferenceServer {
         &self.app.login_password
     }
 
+    /// The login session cookie values the login form handed out so far: secrets that must never
+    /// reach a report (the leak tests look for them).
+    pub fn login_cookies(&self) -> Vec<String> {
+        self.app
+            .login_cookies
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// Moves the servers' clock forward, so that expiry can be observed without waiting.
     pub fn advance_clock(&self, secs: u32) {
         self.app.clock.advance(i64::from(secs));
     }
 
     /// Writes `target.yaml` (the harness target format, `src/target/model.rs`) and the PEM files
-    /// it references into `dir`; returns the path of `target.yaml`.
+    /// it references into `dir`; returns the path of `target.yaml`. With the login form, the
+    /// target logs in with `http-form` steps, the password read from `login-password`.
     pub fn write_target(&self, dir: &Path) -> std::io::Result<PathBuf> {
         std::fs::create_dir_all(dir)?;
         std::fs::write(dir.join("ca.pem"), &self.ca_pem)?;
@@ -245,12 +257,16 @@ impl ReferenceServer {
         let _ = writeln!(yaml, "ca_bundle: ca.pem");
         let _ = writeln!(yaml, "sender_constraints: [dpop, mtls]");
         let _ = writeln!(yaml, "resources:\n  - url: {}", self.resource_url());
-        let mode = if self.app.login_form {
-            "http-form"
+        if self.app.login_form {
+            write_private(&dir.join(LOGIN_PASSWORD_FILE), &self.app.login_password)?;
+            let _ = writeln!(
+                yaml,
+                "login:\n  mode: http-form\n  steps:\n    - name: login\n      fill:\n        username: {}\n        password: ${{file:{LOGIN_PASSWORD_FILE}}}\n    - name: consent\n      submit: \"button[value=approve]\"",
+                authorize::USERNAME
+            );
         } else {
-            "none"
-        };
-        let _ = writeln!(yaml, "login:\n  mode: {mode}");
+            let _ = writeln!(yaml, "login:\n  mode: none");
+        }
         let _ = writeln!(yaml, "clients:");
         for c in &self.app.clients {
             write_client(dir, &mut yaml, c)?;
@@ -280,6 +296,18 @@ impl Drop for ReferenceServer {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
     }
+}
+
+/// The file beside `target.yaml` that holds the login form's password.
+const LOGIN_PASSWORD_FILE: &str = "login-password";
+
+/// Writes a secret readable by its owner only (where the platform has modes).
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::io::Write::write_all(&mut options.open(path)?, contents.as_bytes())
 }
 
 fn write_client(dir: &Path, yaml: &mut String, c: &RegisteredClient) -> std::io::Result<()> {

@@ -239,11 +239,15 @@ pub struct RefreshRecord {
     pub auth_time: i64,
 }
 
-/// A login in progress when the login form is switched on.
+/// A login in progress when the login form is switched on, keyed by the value of the browser's
+/// login cookie.
 #[derive(Clone, Debug)]
 pub struct LoginSession {
     /// The pushed request being authorized.
     pub request_uri: String,
+    /// The anti-CSRF token the session's forms carry: a cookie alone would let any site that
+    /// can make the browser post a form act in the session.
+    pub csrf: String,
     /// The end-user, once the password was right.
     pub user: Option<String>,
     /// When the user authenticated.

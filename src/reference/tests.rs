@@ -27,6 +27,8 @@ struct Reply {
     status: StatusCode,
     headers: HeaderMap,
     body: Value,
+    /// The body as text (pages).
+    text: String,
 }
 
 impl Reply {
@@ -209,6 +211,7 @@ impl T {
             status,
             headers,
             body: serde_json::from_str(&text).unwrap_or(Value::Null),
+            text,
         }
     }
 
@@ -779,49 +782,27 @@ async fn login_form_requires_the_password_and_consent() {
     let http = t.http(None);
     let verifier = state::random_value();
     // The login page, not a redirect, answers the authorization request.
-    let session = login_session(&t, c, &verifier).await;
-    let wrong = http
-        .post(t.url("/login"))
-        .form(&login_for(&session, "nope"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(wrong.contains("Wrong username or password"));
-    let consent = http
-        .post(t.url("/login"))
-        .form(&login_for(&session, "correct horse"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(consent.contains("client-mtls-2") && consent.contains("openid accounts"));
-    let res = t
-        .send(
-            http.post(t.url("/consent"))
-                .form(&form(&[("session", &session), ("decision", "approve")])),
-        )
+    let login = login_session(&t, c, &verifier).await;
+    assert!(t.server.login_cookies().contains(&login.cookie));
+    let wrong = t
+        .send(login.post(&http, &t, "/login", &login.credentials("nope")))
         .await;
+    assert!(wrong.text.contains("Wrong username or password"));
+    let consent = t
+        .send(login.post(&http, &t, "/login", &login.credentials("correct horse")))
+        .await;
+    assert!(consent.text.contains("client-mtls-2") && consent.text.contains("openid accounts"));
+    let approve = form(&[("csrf", &login.csrf), ("decision", "approve")]);
+    let res = t.send(login.post(&http, &t, "/consent", &approve)).await;
     assert_eq!(res.status, StatusCode::SEE_OTHER);
     assert!(query_of(res.header("location").unwrap()).contains_key("code"));
 
     // Denying redirects with access_denied and iss.
-    let session = login_session(&t, c, &verifier).await;
-    http.post(t.url("/login"))
-        .form(&login_for(&session, "correct horse"))
-        .send()
-        .await
-        .unwrap();
-    let res = t
-        .send(
-            http.post(t.url("/consent"))
-                .form(&form(&[("session", &session), ("decision", "deny")])),
-        )
+    let login = login_session(&t, c, &verifier).await;
+    t.send(login.post(&http, &t, "/login", &login.credentials("correct horse")))
         .await;
+    let deny = form(&[("csrf", &login.csrf), ("decision", "deny")]);
+    let res = t.send(login.post(&http, &t, "/consent", &deny)).await;
     let q = query_of(res.header("location").unwrap());
     assert_eq!(
         (q["error"].as_str(), q["iss"].as_str()),
@@ -829,41 +810,91 @@ async fn login_form_requires_the_password_and_consent() {
     );
 }
 
-/// Pushes a request and reads the login form's session field: the only state the browser carries.
-async fn login_session(t: &T, c: &RegisteredClient, verifier: &str) -> String {
+#[tokio::test]
+async fn login_form_needs_the_session_cookie_and_its_csrf_token() {
+    let t = T::with(ReferenceOptions {
+        login_form: true,
+        login_password: "correct horse".into(),
+        ..ReferenceOptions::default()
+    })
+    .await;
+    let c = t.client("client-mtls-2");
+    let http = t.http(None);
+    let login = login_session(&t, c, &state::random_value()).await;
+    let creds = login.credentials("correct horse");
+    // Without the cookie the form is refused, however right the password.
+    let res = t.send(http.post(t.url("/login")).form(&creds)).await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
+    assert!(res.text.contains("no login session cookie"));
+    // With the cookie but another session's token, too.
+    let other = login_session(&t, c, &state::random_value()).await;
+    let res = t
+        .send(login.post(&http, &t, "/login", &other.credentials("correct horse")))
+        .await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
+    assert!(res.text.contains("does not belong"));
+}
+
+/// A login in progress, as the browser holds it: the session cookie and the form's CSRF token.
+struct LoginPage {
+    cookie: String,
+    csrf: String,
+}
+
+impl LoginPage {
+    fn credentials(&self, pw: &str) -> Vec<(String, String)> {
+        form(&[
+            ("csrf", &self.csrf),
+            ("username", "alice"),
+            ("password", pw),
+        ])
+    }
+
+    fn post(
+        &self,
+        http: &reqwest::Client,
+        t: &T,
+        path: &str,
+        body: &[(String, String)],
+    ) -> reqwest::RequestBuilder {
+        http.post(t.url(path))
+            .header("cookie", format!("__Host-login={}", self.cookie))
+            .form(body)
+    }
+}
+
+/// Pushes a request and opens the login page: its cookie and the form's CSRF token.
+async fn login_session(t: &T, c: &RegisteredClient, verifier: &str) -> LoginPage {
     let res = t.authorize(c, verifier, &[]).await;
     assert_eq!(res.status, StatusCode::OK);
     let pushed = t.push(c, t.request(c, verifier), None).await;
     let uri = pushed.body["request_uri"].as_str().unwrap();
-    let url = url::Url::parse_with_params(
-        &t.url("/authorize"),
-        [("client_id", c.client_id.as_str()), ("request_uri", uri)],
-    )
-    .unwrap();
-    let html = t
-        .http(None)
-        .get(url)
-        .send()
-        .await
+    let res = t.authorize_uri(c, uri).await;
+    let set_cookie = res.header("set-cookie").unwrap();
+    for attr in ["Path=/", "Secure", "HttpOnly", "SameSite=Lax"] {
+        assert!(set_cookie.contains(attr), "{set_cookie} lacks {attr}");
+    }
+    let cookie = set_cookie
+        .strip_prefix("__Host-login=")
         .unwrap()
-        .text()
-        .await
-        .unwrap();
-    html.split("name=\"session\" value=\"")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let csrf = res
+        .text
+        .split("name=\"csrf\" value=\"")
         .nth(1)
         .unwrap()
         .split('"')
         .next()
         .unwrap()
-        .to_owned()
-}
-
-fn login_for(session: &str, pw: &str) -> Vec<(String, String)> {
-    form(&[
-        ("session", session),
-        ("username", "alice"),
-        ("password", pw),
-    ])
+        .to_owned();
+    assert!(
+        !res.text.contains(&cookie),
+        "the cookie value stays out of the page"
+    );
+    LoginPage { cookie, csrf }
 }
 
 #[tokio::test]

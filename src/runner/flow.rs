@@ -552,6 +552,7 @@ pub async fn par(
                     nonce: fs.nonce.as_deref(),
                     pkce: &fs.pkce,
                     dpop_jkt: jkt.as_deref(),
+                    response_mode: c.response_mode.map(|m| m.as_str()),
                 },
                 mutations,
             );
@@ -628,6 +629,7 @@ pub async fn authorize_step(
                 nonce: fs.nonce.as_deref(),
                 pkce: &fs.pkce,
                 dpop_jkt: None,
+                response_mode: c.response_mode.map(|m| m.as_str()),
             },
             mutations,
         );

@@ -213,14 +213,21 @@ fn load_login(ctx: &mut Ctx<'_>, raw: &RawLogin) -> Login {
             .or(first.submit.as_ref())
             .or(first.wait_for.as_ref());
         let d = Diagnostic::new(format!(
-            "login.steps: mode {:?} does not use steps",
-            raw.mode
+            "login.steps: mode {} does not use steps",
+            raw.mode.as_str()
         ))
         .hint("steps drive `mode: http-form` or `mode: browser`");
         let d = match at {
             Some(t) => ctx.at(t, d),
             None => d.in_file(ctx.file),
         };
+        ctx.problems.push(d);
+    }
+    if raw.mode == LoginMode::HttpForm && raw.steps.is_empty() {
+        // Without steps, http-form is mode none under another name: a login page would stop it.
+        let d = Diagnostic::new("login: mode http-form has no steps")
+            .hint("add `steps:` with the fields to fill on the login page (docs/target-format.md, \"Login\")")
+            .in_file(ctx.file);
         ctx.problems.push(d);
     }
     let steps = raw
@@ -477,5 +484,6 @@ fn load_client(ctx: &mut Ctx<'_>, c: &RawClient) -> Option<Client> {
         cert,
         redirect_uris,
         scope: c.scope.clone(),
+        response_mode: c.response_mode,
     })
 }

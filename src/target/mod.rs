@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use load::load_target;
-pub use model::LoginMode;
+pub use model::{LoginMode, ResponseModeRequest};
 
 use crate::plan::{ClientAuth, SenderConstraint};
 use keys::{ClientCert, SigningKey};
@@ -43,6 +43,8 @@ pub struct Client {
     pub cert: Option<ClientCert>,
     pub redirect_uris: Vec<url::Url>,
     pub scope: Option<String>,
+    /// Sent as `response_mode` in authorization requests when set.
+    pub response_mode: Option<ResponseModeRequest>,
 }
 
 /// How the harness gets past the AS's login and consent pages.

@@ -77,6 +77,44 @@ pub struct RawClient {
     pub redirect_uris: Vec<Text>,
     #[serde(default)]
     pub scope: Option<String>,
+    /// `response_mode` to ask for in authorization requests; by default none is sent (the
+    /// AS's default for `code`, the query).
+    #[serde(default)]
+    pub response_mode: Option<ResponseModeRequest>,
+}
+
+/// A `response_mode` a client can ask for (OAuth 2.0 Multiple Response Type Encoding Practices,
+/// Form Post Response Mode, JARM).
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+pub enum ResponseModeRequest {
+    #[serde(rename = "query")]
+    Query,
+    #[serde(rename = "fragment")]
+    Fragment,
+    #[serde(rename = "form_post")]
+    FormPost,
+    #[serde(rename = "jwt")]
+    Jwt,
+    #[serde(rename = "query.jwt")]
+    QueryJwt,
+    #[serde(rename = "fragment.jwt")]
+    FragmentJwt,
+    #[serde(rename = "form_post.jwt")]
+    FormPostJwt,
+}
+
+impl ResponseModeRequest {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResponseModeRequest::Query => "query",
+            ResponseModeRequest::Fragment => "fragment",
+            ResponseModeRequest::FormPost => "form_post",
+            ResponseModeRequest::Jwt => "jwt",
+            ResponseModeRequest::QueryJwt => "query.jwt",
+            ResponseModeRequest::FragmentJwt => "fragment.jwt",
+            ResponseModeRequest::FormPostJwt => "form_post.jwt",
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -181,4 +219,16 @@ pub enum LoginMode {
     HttpForm,
     Browser,
     Manual,
+}
+
+impl LoginMode {
+    /// The name as written in the target file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoginMode::None => "none",
+            LoginMode::HttpForm => "http-form",
+            LoginMode::Browser => "browser",
+            LoginMode::Manual => "manual",
+        }
+    }
 }
