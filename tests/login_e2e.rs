@@ -110,10 +110,15 @@ impl Run {
             .collect();
         assert!(flows.len() > 30, "only {} flow items ran", flows.len());
         for r in flows {
-            assert_eq!(
-                r["outcome"], "PASS",
-                "{} {}: {}",
-                r["key"]["id"], r["key"]["variant"], r["reason"]
+            let skip_ok = r["outcome"] == "SKIP"
+                && r["reason"].as_str().is_some_and(expected_skip);
+            assert!(
+                r["outcome"] == "PASS" || skip_ok,
+                "{} {} is {}: {}",
+                r["key"]["id"],
+                r["key"]["variant"],
+                r["outcome"],
+                r["reason"]
             );
         }
     }
@@ -551,4 +556,11 @@ fn http_form_logs_in_to_oidc_provider_pages_with_query_and_form_post_responses()
         "{reason}"
     );
     run.assert_no_leak(&[pw]);
+}
+
+/// SKIPs that say nothing about the login: the DPoP nonce items against a server that issues no
+/// nonces, and the userinfo comparison where the access token is bound to the resource server
+/// (oidc-provider as the fixture configures it, docs/interop.md).
+fn expected_skip(reason: &str) -> bool {
+    reason.contains("nonce") || reason.contains("insufficient_scope")
 }
