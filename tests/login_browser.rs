@@ -192,7 +192,17 @@ fn reference(dir: &Path, password: &str) -> (tokio::runtime::Runtime, ReferenceS
          \x20     fill: {{ username: alice, password: \"{password}\" }}\n      submit: \"button[type=submit]\"\n\
          \x20   - name: consent\n      when: \"form[action='/consent']\"\n      submit: \"button[value=approve]\"\n"
     );
-    let yaml = yaml.replace("login:\n  mode: http-form\n", &login);
+    // The reference writes http-form steps for its pages; this test writes its own, with waits.
+    let start = yaml
+        .find("login:\n")
+        .expect("the reference target has a login section");
+    // The section ends at the first line after it that is not indented.
+    let end = yaml[start..]
+        .match_indices('\n')
+        .map(|(i, _)| start + i + 1)
+        .find(|&i| !yaml[i..].starts_with(' '))
+        .unwrap_or(yaml.len());
+    let yaml = format!("{}{login}{}", &yaml[..start], &yaml[end..]);
     assert!(yaml.contains("mode: browser"), "{yaml}");
     std::fs::write(&target, yaml).unwrap();
     (rt, server, target)

@@ -110,8 +110,7 @@ impl Run {
             .collect();
         assert!(flows.len() > 30, "only {} flow items ran", flows.len());
         for r in flows {
-            let skip_ok = r["outcome"] == "SKIP"
-                && r["reason"].as_str().is_some_and(expected_skip);
+            let skip_ok = r["outcome"] == "SKIP" && r["reason"].as_str().is_some_and(expected_skip);
             assert!(
                 r["outcome"] == "PASS" || skip_ok,
                 "{} {} is {}: {}",

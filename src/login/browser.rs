@@ -40,7 +40,7 @@ use serde_json::{Value, json};
 use tokio::sync::{Notify, OnceCell};
 use tokio::time::Instant;
 
-use super::{End, Journey, ResponseMode, Scene};
+use super::{End, Journey, ResponseMode, Scene, capture};
 use crate::evidence::Attachment;
 use crate::fapi::authorize::{self, Landing};
 use crate::http::{Http, Observed, RawResponse, Recorder, RequestSpec};
@@ -561,10 +561,10 @@ impl Flow<'_> {
         tokio::join!(answer, observe);
     }
 
-    fn redirect_target(&self, url: &str) -> Option<(url::Url, Vec<(String, String)>)> {
+    fn redirect_target(&self, url: &str) -> Option<url::Url> {
         let u = url::Url::parse(url).ok()?;
         match authorize::classify(&u, &self.scene.redirect_uris, &[]) {
-            Landing::Registered { params } => Some((u, params)),
+            Landing::Registered { .. } => Some(u),
             _ => None,
         }
     }
@@ -670,7 +670,7 @@ impl Flow<'_> {
 
     async fn on_paused(&self, e: &fetch::EventRequestPaused) {
         let url = full_url(&e.request);
-        let Some((u, query_params)) = self.redirect_target(&url) else {
+        let Some(u) = self.redirect_target(&url) else {
             // The pattern is a prefix; this is another address.
             let _ = self
                 .page
@@ -679,28 +679,20 @@ impl Flow<'_> {
             return;
         };
         let body = post_body(&e.request);
-        let (params, mode) = if e.request.method == "POST" {
-            let p: Vec<(String, String)> =
+        let response = if e.request.method == "POST" {
+            let fields: Vec<(String, String)> =
                 url::form_urlencoded::parse(body.as_deref().unwrap_or("").as_bytes())
                     .into_owned()
                     .collect();
-            (p, ResponseMode::FormPost)
-        } else if u.fragment().is_some_and(|f| !f.is_empty()) {
-            (query_params, ResponseMode::Fragment)
+            capture::from_form_post(&u, &fields)
         } else {
-            (query_params, ResponseMode::Query)
+            capture::from_url(&u)
         };
-        let mut registered = false;
-        for (k, v) in &params {
-            if matches!(
-                k.as_str(),
-                "code" | "access_token" | "refresh_token" | "response"
-            ) {
-                self.http.redactor().add_shortened(v);
-                registered = true;
-            }
+        let bearer = capture::bearer_values(&response.params);
+        for v in &bearer {
+            self.http.redactor().add_shortened(v);
         }
-        if registered {
+        if !bearer.is_empty() {
             // A form_post page showed the code in its body before it was known to be one.
             self.recorder.rescrub(self.http.redactor());
         }
@@ -719,9 +711,9 @@ impl Flow<'_> {
             let mut sh = self.shared();
             sh.last_exchange = Some(seq);
             sh.captured.get_or_insert(Captured {
-                url: u,
-                params,
-                mode,
+                url: response.url,
+                params: response.params,
+                mode: response.mode,
                 exchange: seq,
                 from_redirect: e.redirected_request_id.is_some(),
                 at: Instant::now(),

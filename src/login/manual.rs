@@ -27,11 +27,11 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
-use super::{End, Journey, Purpose, ResponseMode, Scene};
+use super::{End, Journey, Purpose, Scene, capture};
 use crate::evidence::{Exchange, RecordedRequest};
 use crate::fapi::authorize::{self, Landing};
-use crate::fapi::jose::{decode_unverified, find_jwts};
-use crate::http::{BEARER_PARAMS, Recorder, scrub_value};
+use crate::fapi::jose::find_jwts;
+use crate::http::{Recorder, scrub_value};
 use crate::redact::Redactor;
 use crate::target::{ListenerIdentity, Login, ManualOptions};
 
@@ -119,11 +119,9 @@ impl Stdin {
 
 /// An authorization response as the person's browser delivered it.
 struct Captured {
-    /// The redirect URI as requested, with the query, or with the relayed fragment.
-    url: url::Url,
-    /// Response parameters; a JARM `response` is followed by its claims.
-    params: Vec<(String, String)>,
-    mode: ResponseMode,
+    /// The redirect URI as requested (with the query, or with the relayed fragment) and the
+    /// response read from it.
+    response: capture::Captured,
     method: String,
     headers: Vec<(String, String)>,
     /// A form_post body.
@@ -242,14 +240,8 @@ impl Manual {
                     c.how
                 ));
                 Journey {
-                    end: End::Response {
-                        url: c.url,
-                        params: c.params,
-                        mode: c.mode,
-                        // The redirect happened in the person's browser, out of the harness's sight.
-                        status: None,
-                        exchange: Some(seq),
-                    },
+                    // The redirect happened in the person's browser, out of the harness's sight.
+                    end: c.response.into_end(None, Some(seq)),
                     redirects: Vec::new(),
                     last_exchange: Some(seq),
                 }
@@ -452,14 +444,8 @@ fn pasted(line: &str, scene: &Scene) -> Pasted {
         Landing::Registered { params } if params.is_empty() => Pasted::Again(Some(
             "That address carries no authorization response: paste it with its ?… or #… part.",
         )),
-        Landing::Registered { params } => Pasted::Answer(Answer::Captured(Captured {
-            mode: if url.fragment().is_some() {
-                ResponseMode::Fragment
-            } else {
-                ResponseMode::Query
-            },
-            params: with_jarm_claims(params),
-            url,
+        Landing::Registered { .. } => Pasted::Answer(Answer::Captured(Captured {
+            response: capture::from_url(&url),
             method: "GET".into(),
             headers: Vec::new(),
             body: None,
@@ -472,24 +458,6 @@ fn pasted(line: &str, scene: &Scene) -> Pasted {
     }
 }
 
-/// Adds the claims of a JARM `response` (decoded, not verified: checks judge it) to the
-/// parameters, so the flow finds `code`, `state` and `iss` either way.
-fn with_jarm_claims(mut params: Vec<(String, String)>) -> Vec<(String, String)> {
-    let claims = params
-        .iter()
-        .find(|(k, _)| k == "response")
-        .and_then(|(_, v)| decode_unverified(v))
-        .and_then(|(_, claims)| claims.as_object().cloned());
-    for (k, v) in claims.into_iter().flatten() {
-        let v = match v {
-            serde_json::Value::String(s) => s,
-            other => other.to_string(),
-        };
-        params.push((k, v));
-    }
-    params
-}
-
 fn state_of(params: &[(String, String)]) -> Option<&str> {
     params
         .iter()
@@ -500,10 +468,8 @@ fn state_of(params: &[(String, String)]) -> Option<&str> {
 /// Codes and tokens the person delivers are bearer values, shown shortened like those the
 /// harness receives itself; a JARM `response` carries a code, so it is shortened too.
 fn register_bearer_values(params: &[(String, String)], redactor: &Redactor) {
-    for (k, v) in params {
-        if BEARER_PARAMS.contains(&k.as_str()) || k == "response" {
-            redactor.add_shortened(v);
-        }
+    for v in capture::bearer_values(params) {
+        redactor.add_shortened(&v);
     }
 }
 
@@ -533,8 +499,8 @@ fn handed_out(start: &url::Url, redactor: &Redactor) -> Exchange {
 }
 
 fn captured_exchange(c: &Captured, elapsed: Duration, redactor: &Redactor) -> Exchange {
-    register_bearer_values(&c.params, redactor);
-    let mut jwts = find_jwts(&decoded(c.url.as_str()), "authorization response");
+    register_bearer_values(&c.response.params, redactor);
+    let mut jwts = find_jwts(&decoded(c.response.url.as_str()), "authorization response");
     if let Some(b) = &c.body {
         jwts.extend(find_jwts(&decoded(b), "authorization response (form_post)"));
     }
@@ -547,7 +513,7 @@ fn captured_exchange(c: &Captured, elapsed: Duration, redactor: &Redactor) -> Ex
         label: format!("manual login: redirect captured ({})", c.how),
         request: RecordedRequest {
             method: c.method.clone(),
-            url: redactor.scrub(c.url.as_str()),
+            url: redactor.scrub(c.response.url.as_str()),
             headers: c
                 .headers
                 .iter()
@@ -860,11 +826,12 @@ impl Inbox {
     /// another flow's PKCE verifier.
     fn deliver(&self, c: Captured) -> bool {
         let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
-        let by_state = state_of(&c.params)
+        let by_state = state_of(&c.response.params)
             .and_then(|s| waiting.iter().position(|w| w.state.as_deref() == Some(s)));
         let index = by_state.or_else(|| {
             let alone = waiting.len() == 1;
-            (alone && (state_of(&c.params).is_none() || waiting[0].state.is_none())).then_some(0)
+            (alone && (state_of(&c.response.params).is_none() || waiting[0].state.is_none()))
+                .then_some(0)
         });
         index.is_some_and(|i| waiting.remove(i).tx.send(c).is_ok())
     }
@@ -883,24 +850,20 @@ async fn receive(
     url.set_query(uri.query());
     let relay = headers.contains_key(RELAY_HEADER);
     let text = String::from_utf8_lossy(&body).into_owned();
-    let (pairs, mode, form_body) = if method == Method::GET {
+    let (response, form_body) = if method == Method::GET {
         if url.query().is_none() {
             // A fragment never reaches a server; the page posts it back.
             return page(StatusCode::OK, RELAY_PAGE);
         }
-        let pairs = url.query_pairs().into_owned().collect();
-        (pairs, ResponseMode::Query, None)
+        (capture::from_url(&url), None)
     } else if method == Method::POST && relay {
         url.set_fragment(Some(&text));
-        let pairs = url::form_urlencoded::parse(text.as_bytes())
-            .into_owned()
-            .collect();
-        (pairs, ResponseMode::Fragment, None)
+        (capture::from_url(&url), None)
     } else if method == Method::POST {
-        let pairs = url::form_urlencoded::parse(text.as_bytes())
+        let fields: Vec<(String, String)> = url::form_urlencoded::parse(text.as_bytes())
             .into_owned()
             .collect();
-        (pairs, ResponseMode::FormPost, Some(text))
+        (capture::from_form_post(&url, &fields), Some(text))
     } else {
         return answer(
             relay,
@@ -908,8 +871,7 @@ async fn receive(
             "Not an authorization response.",
         );
     };
-    let pairs: Vec<(String, String)> = pairs;
-    if pairs.is_empty() {
+    if response.params.is_empty() {
         return answer(
             relay,
             StatusCode::BAD_REQUEST,
@@ -917,9 +879,7 @@ async fn receive(
         );
     }
     let captured = Captured {
-        url,
-        params: with_jarm_claims(pairs),
-        mode,
+        response,
         method: method.to_string(),
         headers: headers
             .iter()
@@ -1023,6 +983,7 @@ const RELAY_PAGE: &str = r#"<!doctype html>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::login::ResponseMode;
 
     fn scene(state: Option<&str>) -> Scene {
         Scene {
@@ -1045,13 +1006,15 @@ mod tests {
         let s = scene(Some("s1"));
         match pasted("  https://127.0.0.1:9/cb?code=abc&state=s1 \r", &s) {
             Pasted::Answer(Answer::Captured(c)) => {
-                assert_eq!(c.mode, ResponseMode::Query);
-                assert_eq!(get(&c.params, "code"), Some("abc"));
+                assert_eq!(c.response.mode, ResponseMode::Query);
+                assert_eq!(get(&c.response.params, "code"), Some("abc"));
             }
             _ => panic!("a redirect URI with a code is a response"),
         }
         match pasted("https://127.0.0.1:9/cb#code=abc&state=s1", &s) {
-            Pasted::Answer(Answer::Captured(c)) => assert_eq!(c.mode, ResponseMode::Fragment),
+            Pasted::Answer(Answer::Captured(c)) => {
+                assert_eq!(c.response.mode, ResponseMode::Fragment)
+            }
             _ => panic!("a fragment response is a response"),
         }
         assert!(matches!(
@@ -1075,22 +1038,6 @@ mod tests {
     }
 
     #[test]
-    fn jarm_claims_join_the_parameters() {
-        let jwt = crate::fapi::jose::unsigned(
-            serde_json::json!({"alg": "none"}),
-            &serde_json::json!({"code": "c-123", "state": "s1", "exp": 5}),
-        );
-        let p = with_jarm_claims(vec![("response".into(), jwt)]);
-        assert_eq!(get(&p, "code"), Some("c-123"));
-        assert_eq!(get(&p, "state"), Some("s1"));
-        assert_eq!(get(&p, "exp"), Some("5"));
-        assert_eq!(
-            with_jarm_claims(vec![("response".into(), "x".into())]).len(),
-            1
-        );
-    }
-
-    #[test]
     fn only_loopback_hosts_are_listened_on() {
         let addrs = |u: &str| loopback_addrs(&url::Url::parse(u).unwrap());
         assert_eq!(
@@ -1109,12 +1056,14 @@ mod tests {
 
     fn captured(params: &[(&str, &str)]) -> Captured {
         Captured {
-            url: url::Url::parse("https://127.0.0.1:9/cb").unwrap(),
-            params: params
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
-            mode: ResponseMode::Query,
+            response: capture::Captured {
+                url: url::Url::parse("https://127.0.0.1:9/cb").unwrap(),
+                params: params
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect(),
+                mode: ResponseMode::Query,
+            },
             method: "GET".into(),
             headers: Vec::new(),
             body: None,
@@ -1139,7 +1088,10 @@ mod tests {
         // No state, and only one login waits: it is that login's (checks judge the missing state).
         drop(b);
         assert!(inbox.deliver(captured(&[("code", "3")])));
-        assert_eq!(get(&a.rx.try_recv().unwrap().params, "code"), Some("3"));
+        assert_eq!(
+            get(&a.rx.try_recv().unwrap().response.params, "code"),
+            Some("3")
+        );
         drop(a);
         assert!(inbox.waiting.lock().unwrap().is_empty());
         assert!(!inbox.deliver(captured(&[("code", "4"), ("state", "a")])));
@@ -1150,7 +1102,7 @@ mod tests {
         let redactor = Redactor::new();
         redactor.add_secret("hunter2-password");
         let mut c = captured(&[("code", "CODE-0123456789abcdef"), ("state", "s")]);
-        c.url =
+        c.response.url =
             url::Url::parse("https://127.0.0.1:9/cb?code=CODE-0123456789abcdef&state=s").unwrap();
         c.headers = vec![
             ("cookie".into(), "session=abc".into()),
@@ -1209,9 +1161,9 @@ mod tests {
         assert_eq!(r.status(), 200);
         assert!(r.text().await.unwrap().contains("close this tab"));
         let c = (&mut e.rx).await.unwrap();
-        assert_eq!(c.mode, ResponseMode::Query);
-        assert_eq!(get(&c.params, "code"), Some("c1"));
-        assert_eq!(c.url.as_str(), at("/cb?code=c1&state=s1"));
+        assert_eq!(c.response.mode, ResponseMode::Query);
+        assert_eq!(get(&c.response.params, "code"), Some("c1"));
+        assert_eq!(c.response.url.as_str(), at("/cb?code=c1&state=s1"));
 
         let mut e = listener.inbox.expect(Some("s2".into()));
         let r = client
@@ -1222,7 +1174,7 @@ mod tests {
             .unwrap();
         assert_eq!(r.status(), 200);
         let c = (&mut e.rx).await.unwrap();
-        assert_eq!(c.mode, ResponseMode::FormPost);
+        assert_eq!(c.response.mode, ResponseMode::FormPost);
         assert_eq!(c.body.as_deref(), Some("code=c2&state=s2"));
 
         let page = client.get(at("/cb")).send().await.unwrap();
@@ -1243,8 +1195,8 @@ mod tests {
             .unwrap();
         assert_eq!(r.status(), 200);
         let c = (&mut e.rx).await.unwrap();
-        assert_eq!(c.mode, ResponseMode::Fragment);
-        assert_eq!(c.url.fragment(), Some("code=c3&state=s3"));
+        assert_eq!(c.response.mode, ResponseMode::Fragment);
+        assert_eq!(c.response.url.fragment(), Some("code=c3&state=s3"));
 
         // Nobody waits for this one: refused, and the page echoes nothing it received.
         let r = client
