@@ -116,6 +116,13 @@ fn every_listed_fault_is_documented_and_caught() {
                     // Lifetime faults need the 65 s wait of a slow item.
                     if let Some(item) = slow_item(&fault) {
                         args.extend(["--full", "--only", item]);
+                    } else {
+                        // Only the catching items: the test asserts nothing of the others, and
+                        // the whole plan 84 times took minutes of CI. The table itself comes
+                        // from whole-plan runs (scripts/gen-fault-table.py).
+                        for (_, id) in &caught {
+                            args.extend(["--only", id.as_str()]);
+                        }
                     }
                     let (code, report, stderr) = demo(&out, &args);
                     let mut f = failures.lock().unwrap();
@@ -202,19 +209,6 @@ fn conformant_reference_passes_every_item() {
         );
     }
     assert!(stats["pass"].as_u64().unwrap() > 300, "{stats}");
-    assert!(
-        outcomes_of(&report, "FAPI2-SP-5.3.2.1-10")
-            .iter()
-            .all(|o| *o == "PASS")
-    );
-    assert!(
-        results_with(&report, "PASS")
-            .iter()
-            .any(|(id, reason)| *id == "FAPI2-SP-5.3.2.1-10"
-                && reason.contains("informational")
-                && reason.contains("does not use DPoP nonces")),
-        "FAPI2-SP-5.3.2.1-10 reports that the plain demo uses no nonces"
-    );
     assert!(report["slow_excluded"].as_u64().unwrap() >= 1);
     assert!(stderr.contains("`demo --full` includes them"), "{stderr}");
     // The slow item passes too when included.
@@ -241,12 +235,6 @@ fn conformant_reference_with_dpop_nonces_passes_every_item() {
     for id in NONCE_ITEMS {
         assert_eq!(outcomes_of(&report, id), ["PASS"; 4], "{id}");
     }
-    assert!(
-        results_with(&report, "PASS")
-            .iter()
-            .any(|(id, reason)| *id == "FAPI2-SP-5.3.2.1-10" && !reason.contains("informational")),
-        "FAPI2-SP-5.3.2.1-10 passes on its own finding, not as information"
-    );
 }
 
 #[test]

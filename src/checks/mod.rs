@@ -112,8 +112,6 @@ pub enum CheckSpec {
     DpopNonceSingle(nonce::OfServer),
     /// Every `DPoP-Nonce` value is `1*NQCHAR` (RFC9449-8.1-1).
     DpopNonceSyntax(nonce::OfServer),
-    /// The server provided a DPoP nonce (FAPI2-SP-5.3.2.1-10, informational).
-    DpopNoncesUsed,
     /// Front-channel parameters next to `request_uri` were ignored or refused (RFC9126-4-3).
     PushedParametersWin,
 }
@@ -163,7 +161,6 @@ impl CheckSpec {
             CheckSpec::DpopNonceChallenge(_) => "dpop_nonce_challenge",
             CheckSpec::DpopNonceSingle(_) => "dpop_nonce_single",
             CheckSpec::DpopNonceSyntax(_) => "dpop_nonce_syntax",
-            CheckSpec::DpopNoncesUsed => "dpop_nonces_used",
             CheckSpec::PushedParametersWin => "pushed_parameters_win",
         }
     }
@@ -216,7 +213,7 @@ impl CheckSpec {
             CheckSpec::DpopNonceSingle(o) | CheckSpec::DpopNonceSyntax(o) => {
                 o.of.map(nonce::ChallengeAt::step)
             }
-            CheckSpec::Accepted(_) | CheckSpec::Rejected(_) | CheckSpec::DpopNoncesUsed => None,
+            CheckSpec::Accepted(_) | CheckSpec::Rejected(_) => None,
         };
         one.into_iter().collect()
     }
@@ -230,7 +227,6 @@ impl CheckSpec {
                 | CheckSpec::DpopNonceChallenge(_)
                 | CheckSpec::DpopNonceSingle(_)
                 | CheckSpec::DpopNonceSyntax(_)
-                | CheckSpec::DpopNoncesUsed
         )
     }
 
@@ -304,7 +300,6 @@ impl CheckSpec {
             CheckSpec::DpopNonceChallenge(c) => nonce::challenge(name, obs, c.of),
             CheckSpec::DpopNonceSingle(o) => nonce::one_header(name, obs, o.of),
             CheckSpec::DpopNonceSyntax(o) => nonce::syntax(name, obs, o.of),
-            CheckSpec::DpopNoncesUsed => nonce::used(name, obs),
             CheckSpec::PushedParametersWin => flow::pushed_parameters_win(name, obs),
         }
     }
@@ -513,7 +508,6 @@ pub const CITED: &[&str] = &[
     nonce::REQ_RS_CHALLENGE,
     nonce::REQ_ONE_HEADER,
     nonce::REQ_SYNTAX,
-    nonce::REQ_USED,
     flow::REQ_PUSHED_WIN,
 ];
 

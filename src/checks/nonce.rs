@@ -1,4 +1,4 @@
-//! Checks on server-provided DPoP nonces (RFC 9449 §8, §8.1, §9; FAPI2-SP-5.3.2.1-10).
+//! Checks on server-provided DPoP nonces (RFC 9449 §8, §8.1, §9).
 //!
 //! Nonces are optional: every check here that judges how a server uses them is not applicable
 //! (SKIP) when the server never provided one.
@@ -15,7 +15,6 @@ pub const REQ_AS_CHALLENGE: &str = "RFC9449-8-1";
 pub const REQ_RS_CHALLENGE: &str = "RFC9449-9-1";
 pub const REQ_ONE_HEADER: &str = "RFC9449-8-2";
 pub const REQ_SYNTAX: &str = "RFC9449-8.1-1";
-pub const REQ_USED: &str = "FAPI2-SP-5.3.2.1-10";
 
 /// Where a nonce challenge is judged: at the AS (PAR, token endpoint) or at the RS.
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
@@ -301,40 +300,6 @@ pub fn syntax(name: &str, obs: &Observations<'_>, of: Option<ChallengeAt>) -> Fi
         .held("every DPoP-Nonce value is 1*NQCHAR")
 }
 
-/// FAPI2-SP-5.3.2.1-10 (MAY): the server provided a DPoP nonce, by a challenge or a
-/// `DPoP-Nonce` header. Informational: a server that does not is conformant.
-pub fn used(name: &str, obs: &Observations<'_>) -> Finding {
-    let f = Finding::new(name).requirement(REQ_USED).evidence(
-        "expected",
-        "DPoP-Nonce headers or use_dpop_nonce challenges",
-    );
-    let challenges = obs.flow.map_or(0, |fl| fl.nonce_challenges.len());
-    let seen = nonce_responses(obs, None);
-    if let Some((e, _)) = seen.first() {
-        return f
-            .on(Some(e.seq))
-            .evidence(
-                "actual",
-                format!(
-                    "{} response(s) with DPoP-Nonce, {challenges} challenge(s)",
-                    seen.len()
-                ),
-            )
-            .held("the server uses DPoP nonces (RFC 9449 §8)");
-    }
-    if challenges > 0 {
-        return f
-            .evidence(
-                "actual",
-                format!("{challenges} challenge(s) without DPoP-Nonce"),
-            )
-            .held("the server asks for DPoP nonces, but never sent one (see RFC9449-8-1)");
-    }
-    f.evidence("actual", "none").violated(
-        "the server does not use DPoP nonces: it neither sent DPoP-Nonce nor asked for a nonce",
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -442,8 +407,6 @@ mod tests {
         assert_eq!(f.status, FindingStatus::NotApplicable);
         let f = judge(&ex, FlowObs::default(), &[], |o| one_header("h", o, None));
         assert_eq!(f.status, FindingStatus::NotApplicable);
-        let f = judge(&ex, FlowObs::default(), &[], |o| used("u", o));
-        assert_eq!(f.status, FindingStatus::Violated);
     }
 
     #[test]
@@ -480,7 +443,5 @@ mod tests {
         let quoted = [exchange(1, 400, &[("dpop-nonce", "\"abc\"")], "{}")];
         let f = judge(&quoted, FlowObs::default(), &[], |o| syntax("s", o, None));
         assert_eq!(f.status, FindingStatus::Violated);
-        let f = judge(&quoted, FlowObs::default(), &[], |o| used("u", o));
-        assert_eq!(f.status, FindingStatus::Held);
     }
 }
