@@ -383,23 +383,41 @@ pub fn junit_xsd() -> PathBuf {
 /// Lines of xmllint's complaint kept in a failure message; a broken report can yield thousands.
 const SCHEMA_ERROR_LINES: usize = 40;
 
-/// Validates a JUnit file against `tests/fixtures/junit.xsd` with xmllint (Debian package
-/// `libxml2-utils`). `Err` carries xmllint's complaint. A missing xmllint panics instead: a schema
-/// check that silently does not run would read as a pass.
+/// Whether xmllint (Debian package `libxml2-utils`) can run. Without it the schema checks are
+/// skipped with a notice on stderr, so that `cargo test` works on a fresh machine, unless
+/// `FAPI_HARNESS_REQUIRE_XMLLINT=1` (as in `.ci/run`, which installs it) makes that a failure: a
+/// schema check that silently does not run would read as a pass.
+pub fn xmllint_available() -> bool {
+    let found = std::process::Command::new("xmllint")
+        .arg("--version")
+        .output()
+        .is_ok();
+    if !found {
+        let why = "xmllint is not installed, so JUnit is not checked against its schema: \
+                   install libxml2-utils (apt-get install libxml2-utils)";
+        assert!(
+            std::env::var("FAPI_HARNESS_REQUIRE_XMLLINT").as_deref() != Ok("1"),
+            "FAPI_HARNESS_REQUIRE_XMLLINT=1, but {why}"
+        );
+        // Straight to stderr, past the test harness's capture, so that the skip is seen.
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "SKIPPED the JUnit schema check: {why}");
+    }
+    found
+}
+
+/// Validates a JUnit file against `tests/fixtures/junit.xsd` with xmllint. `Err` carries
+/// xmllint's complaint; without xmllint see `xmllint_available`.
 pub fn junit_schema_check(file: &Path) -> Result<(), String> {
-    let run = std::process::Command::new("xmllint")
+    if !xmllint_available() {
+        return Ok(());
+    }
+    let output = std::process::Command::new("xmllint")
         .args(["--noout", "--nonet", "--schema"])
         .arg(junit_xsd())
         .arg(file)
-        .output();
-    let output = match run {
-        Ok(o) => o,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
-            "xmllint is not installed, so JUnit cannot be checked against its schema: \
-             install libxml2-utils (apt-get install libxml2-utils)"
-        ),
-        Err(e) => panic!("cannot run xmllint: {e}"),
-    };
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run xmllint: {e}"));
     if output.status.success() {
         return Ok(());
     }
