@@ -20,8 +20,6 @@ use crate::target::Target;
 
 /// JSON members of a response whose values are bearer credentials: shown shortened everywhere.
 const BEARER_MEMBERS: &[&str] = &["access_token", "refresh_token", "device_code", "code"];
-/// Query parameters of a redirect whose values are bearer credentials.
-pub const BEARER_PARAMS: &[&str] = &["code", "access_token", "refresh_token"];
 /// Cookie values at least this long are hidden wherever they appear (a page may print its
 /// session, as oidc-provider's development pages do); shorter ones (`1`, `en`, `true`) carry no
 /// credential, and hiding them would blank out every occurrence of the text in the reports.
@@ -78,6 +76,16 @@ pub struct Observed<'a> {
     pub tls_version: Option<String>,
     pub error: Option<String>,
     pub elapsed_ms: u64,
+}
+
+impl RawResponse {
+    /// The first header of that name, compared case-insensitively.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// Collects one item's exchanges, in order. Shared with the runner so that a timed-out item

@@ -172,18 +172,11 @@ fn assert_no_secrets(r: &Run, secrets: &[&str], cookie_names: &[&str]) {
 
 /// The reference target with its HTML login form, as a target file using browser login.
 fn reference(dir: &Path, password: &str) -> (tokio::runtime::Runtime, ReferenceServer, PathBuf) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let server = rt
-        .block_on(fapi_harness::reference::start(ReferenceOptions {
-            login_form: true,
-            login_password: PASSWORD.into(),
-            ..Default::default()
-        }))
-        .unwrap();
+    let (rt, server) = support::start_reference(ReferenceOptions {
+        login_form: true,
+        login_password: PASSWORD.into(),
+        ..Default::default()
+    });
     let target = server.write_target(dir).unwrap();
     let yaml = std::fs::read_to_string(&target).unwrap();
     let login = format!(
@@ -339,14 +332,6 @@ impl Drop for OidcProvider {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn fixture_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/oidc-provider")
 }
@@ -360,7 +345,7 @@ fn start_oidc_provider() -> Option<OidcProvider> {
         notice(&format!("SKIPPED the oidc-provider browser test: {why}"));
         return None;
     }
-    let (op, rs) = (free_port(), free_port());
+    let (op, rs) = (support::free_port(), support::free_port());
     let mut child = Command::new(fixture_dir().join("start.sh"))
         .env("OP_PORT", op.to_string())
         .env("RS_PORT", rs.to_string())

@@ -19,7 +19,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use fapi_harness::reference::{self, ReferenceOptions, ReferenceServer};
+use fapi_harness::reference::{ReferenceOptions, ReferenceServer};
 use serde_json::Value;
 use support::{bin, fapi2_plan, outcome_of};
 
@@ -178,19 +178,12 @@ struct Reference {
 
 impl Reference {
     fn start() -> Reference {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
         let password = password();
-        let server = runtime
-            .block_on(reference::start(ReferenceOptions {
-                login_form: true,
-                login_password: password.clone(),
-                ..ReferenceOptions::default()
-            }))
-            .unwrap();
+        let (runtime, server) = support::start_reference(ReferenceOptions {
+            login_form: true,
+            login_password: password.clone(),
+            ..ReferenceOptions::default()
+        });
         let dir = tempfile::tempdir().unwrap();
         let target = server.write_target(&dir.path().join("target")).unwrap();
         Reference {
@@ -351,14 +344,6 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/oidc-provider")
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 impl OidcProvider {
     /// `None` when Node.js or the npm packages are missing and the run does not require them.
     fn start() -> Option<OidcProvider> {
@@ -373,7 +358,7 @@ impl OidcProvider {
             eprintln!("skipped: node or fixtures/oidc-provider/node_modules is missing (npm ci)");
             return None;
         }
-        let (op, rs) = (free_port(), free_port());
+        let (op, rs) = (support::free_port(), support::free_port());
         let mut child = Command::new(fixtures().join("start.sh"))
             .env("OP_PORT", op.to_string())
             .env("RS_PORT", rs.to_string())

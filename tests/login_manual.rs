@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 
 use fapi_harness::reference::{ReferenceOptions, ReferenceServer};
 
+mod support;
+use support::free_port;
+
 /// Two flow items in one variant: two logins.
 const ITEMS: [&str; 2] = ["FAPI2-SP-5.3.2.2-2", "RFC9207-2-1"];
 const COOKIE: &str = "as-session-cookie-0f1e2d3c4b5a";
@@ -25,17 +28,10 @@ struct Reference {
 
 impl Reference {
     fn start(redirect_port: Option<u16>) -> Reference {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let server = runtime
-            .block_on(fapi_harness::reference::start(ReferenceOptions {
-                redirect_port,
-                ..Default::default()
-            }))
-            .unwrap();
+        let (runtime, server) = support::start_reference(ReferenceOptions {
+            redirect_port,
+            ..Default::default()
+        });
         Reference {
             runtime,
             server,
@@ -69,14 +65,6 @@ impl Reference {
             r.headers()["location"].to_str().unwrap().to_owned()
         })
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn spawn(target: &Path, out: &Path, stdin: Stdio) -> Child {

@@ -12,16 +12,9 @@ use crate::target::{Login, LoginMode, LoginStep};
 /// protection). A submitted form starts a new count.
 const MAX_HOPS: usize = 10;
 
-fn header<'a>(r: &'a RawResponse, name: &str) -> Option<&'a str> {
-    r.headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
-}
-
 /// A page a form step can act on: declared HTML, or undeclared and looking like markup.
 fn is_html(r: &RawResponse) -> bool {
-    match header(r, "content-type") {
+    match r.header("content-type") {
         Some(ct) => ct.to_ascii_lowercase().contains("html"),
         None => r.body.trim_ascii_start().starts_with(b"<"),
     }
@@ -109,7 +102,7 @@ impl Walk<'_> {
                     exchange: Some(seq),
                 };
             };
-            let location = header(&r, "location").and_then(|l| req.url.join(l).ok());
+            let location = r.header("location").and_then(|l| req.url.join(l).ok());
             if let (true, Some(next)) = ((300..400).contains(&r.status), location) {
                 self.redirects.push((r.status, seq));
                 match authorize::classify(&next, &self.scene.redirect_uris, &self.scene.as_origins)
@@ -219,7 +212,7 @@ impl Walk<'_> {
                 format!(
                     "HTTP {} with a {} answer, not a page a login step can act on",
                     r.status,
-                    header(r, "content-type").unwrap_or("untyped")
+                    r.header("content-type").unwrap_or("untyped")
                 ),
                 seq,
             );

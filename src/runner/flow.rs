@@ -162,13 +162,6 @@ fn endpoint(state: &State, member: &str, with_cert: bool) -> Result<url::Url, St
     url::Url::parse(value).map_err(|e| format!("metadata `{member}` is not a URL: {e}"))
 }
 
-fn header<'a>(r: &'a RawResponse, name: &str) -> Option<&'a str> {
-    r.headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
-}
-
 /// The value of a request parameter, as sent.
 fn param(params: &[(String, String)], name: &str) -> Option<String> {
     params
@@ -358,11 +351,12 @@ fn wants_nonce(state: &mut State, url: &url::Url, stage: Stage, seq: u32, r: &Ra
                 .map(|e| e == "use_dpop_nonce")
         })
         .unwrap_or(false)
-        || header(r, "www-authenticate").is_some_and(|w| w.contains("use_dpop_nonce"));
+        || r.header("www-authenticate")
+            .is_some_and(|w| w.contains("use_dpop_nonce"));
     if asked {
         state.obs.nonce_challenges.push((stage, seq));
     }
-    let Some(nonce) = header(r, "dpop-nonce") else {
+    let Some(nonce) = r.header("dpop-nonce") else {
         return false;
     };
     state.flow.dpop_nonces.insert(origin(url), nonce.to_owned());
@@ -1013,7 +1007,7 @@ async fn protected_request(
             None => StageResult::Undetermined(format!("no response to the {}", target.label)),
             Some(r) if (200..300).contains(&r.status) => StageResult::Accepted,
             Some(r) => {
-                let www = header(r, "www-authenticate").map(str::to_owned);
+                let www = r.header("www-authenticate").map(str::to_owned);
                 let error = www
                     .as_deref()
                     .and_then(|w| w.split("error=\"").nth(1))

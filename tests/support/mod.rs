@@ -273,11 +273,7 @@ impl TestAs {
     /// Starts the double on a free loopback port with conformant behaviour.
     pub fn start() -> TestAs {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
+        let runtime = runtime();
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .unwrap();
@@ -562,4 +558,36 @@ pub fn start_raw_tcp(runtime_holder: &TestAs, how: RawTcp) -> u16 {
         }
     });
     port
+}
+
+/// A small multi-threaded runtime for a server a test runs in-process; it must outlive the server.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// The reference target in a runtime of its own (keep the runtime as long as the server).
+pub fn start_reference(
+    opts: fapi_harness::reference::ReferenceOptions,
+) -> (
+    tokio::runtime::Runtime,
+    fapi_harness::reference::ReferenceServer,
+) {
+    let runtime = runtime();
+    let server = runtime
+        .block_on(fapi_harness::reference::start(opts))
+        .unwrap();
+    (runtime, server)
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
