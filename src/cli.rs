@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::error::{Diagnostic, InputError, exit};
+use crate::fapi::step::DEFAULT_MAX_WAIT_SECS;
 use crate::plan::select::{Selection, TargetVariants, parse_shard, parse_variant_arg, select};
 use crate::plan::{LoadedPlan, load_plan};
 use crate::redact::Redactor;
@@ -182,9 +183,13 @@ pub struct RunArgs {
     /// Items in flight at once.
     #[arg(long, default_value_t = DEFAULT_JOBS)]
     pub jobs: usize,
-    /// Seconds before an item is stopped and reported as ERROR.
+    /// Seconds before an item is stopped and reported as ERROR. Deliberate waits do not count.
     #[arg(long, value_name = "SECS", default_value_t = DEFAULT_ITEM_TIMEOUT.as_secs())]
     pub item_timeout: u64,
+    /// Longest deliberate wait, in seconds. A timed item that would wait longer (a token or
+    /// request_uri lifetime the target announces, plus a margin) is SKIP, with the reason.
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_MAX_WAIT_SECS)]
+    pub max_wait: u64,
     /// Run shard K of N (1-based); N jobs with K = 1..N cover the plan exactly once.
     #[arg(long, value_name = "K/N")]
     pub shard: Option<String>,
@@ -365,7 +370,9 @@ fn run_with(args: RunArgs, runtime: &tokio::runtime::Runtime) -> Result<i32, Inp
     let http = http::Http::new(&target, redactor.clone())?;
     let meta = run_meta(&loaded, &target, &selected, &args);
     let plan = Arc::new(loaded.plan);
-    let ctx = Arc::new(RunContext::new(target, http));
+    let mut ctx = RunContext::new(target, http);
+    ctx.max_wait_secs = args.max_wait;
+    let ctx = Arc::new(ctx);
     let opts = RunOptions {
         jobs: args.jobs,
         item_timeout: Duration::from_secs(args.item_timeout),
@@ -516,6 +523,7 @@ fn demo_command(args: DemoArgs) -> Result<i32, InputError> {
         fast: !args.full,
         jobs: args.jobs,
         item_timeout: DEFAULT_ITEM_TIMEOUT.as_secs(),
+        max_wait: DEFAULT_MAX_WAIT_SECS,
         shard: None,
         out: args.out,
         strict: args.strict || !faults.is_empty(),
@@ -600,6 +608,7 @@ fn run_meta(
     );
     put("jobs", args.jobs.to_string());
     put("item_timeout_secs", args.item_timeout.to_string());
+    put("max_wait_secs", args.max_wait.to_string());
     put(
         "strict",
         if args.strict {

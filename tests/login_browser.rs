@@ -10,14 +10,13 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use fapi_harness::reference::{ReferenceOptions, ReferenceServer};
 use serde_json::Value;
+use support::oidc_provider::{self, OidcProvider};
 
 const PASSWORD: &str = "Tr0ub4dor-browser-pw-93e1";
 /// Keeps Chromium on loopback: pages that load web fonts or trackers must not reach the internet.
@@ -318,73 +317,22 @@ fn a_wrong_password_is_error_with_screenshot_and_page_html() {
     assert_no_secrets(&r, &[wrong, PASSWORD], &[]);
 }
 
-/// oidc-provider, started by its fixture script; killed on drop.
-struct OidcProvider {
-    child: Child,
-    issuer: String,
-    rs_url: String,
-}
-
-impl Drop for OidcProvider {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn fixture_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/oidc-provider")
-}
-
-fn start_oidc_provider() -> Option<OidcProvider> {
-    if which("node").is_none() || which("openssl").is_none() {
-        let why = "node and openssl are needed for the oidc-provider fixture";
-        if std::env::var("FAPI_HARNESS_REQUIRE_BROWSER").is_ok_and(|v| v == "1") {
-            panic!("FAPI_HARNESS_REQUIRE_BROWSER=1 but {why}");
-        }
-        notice(&format!("SKIPPED the oidc-provider browser test: {why}"));
-        return None;
-    }
-    let (op, rs) = (support::free_port(), support::free_port());
-    let mut child = Command::new(fixture_dir().join("start.sh"))
-        .env("OP_PORT", op.to_string())
-        .env("RS_PORT", rs.to_string())
-        .env("OP_INTERACTIONS", "dev")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.starts_with("oidc-provider ") && line.contains("issuer https://") {
-                let _ = tx.send(());
-            }
-        }
-    });
-    let server = OidcProvider {
-        child,
-        issuer: format!("https://127.0.0.1:{op}"),
-        rs_url: format!("https://127.0.0.1:{rs}/accounts"),
-    };
-    // A first start installs the npm packages.
-    rx.recv_timeout(Duration::from_secs(180))
-        .expect("oidc-provider did not start within 180 s");
-    Some(server)
-}
-
 #[test]
 fn oidc_provider_login_and_consent_pages_pass_in_the_browser() {
     if !browser_available("oidc_provider_login_and_consent_pages_pass_in_the_browser") {
         return;
     }
-    let Some(op) = start_oidc_provider() else {
+    if let Some(why) = oidc_provider::missing() {
+        if std::env::var("FAPI_HARNESS_REQUIRE_BROWSER").is_ok_and(|v| v == "1") {
+            panic!("FAPI_HARNESS_REQUIRE_BROWSER=1 but {why}");
+        }
+        notice(&format!("SKIPPED the oidc-provider browser test: {why}"));
         return;
-    };
+    }
+    let op = OidcProvider::start();
     let dir = tempfile::tempdir().unwrap();
-    let pki = fixture_dir().join("pki");
-    let yaml = std::fs::read_to_string(fixture_dir().join("target-pkj-dpop.yaml"))
+    let pki = oidc_provider::fixtures().join("pki");
+    let yaml = std::fs::read_to_string(oidc_provider::fixtures().join("target-pkj-dpop.yaml"))
         .unwrap()
         .replace("pki/", &format!("{}/", pki.display()))
         .replace(
@@ -404,7 +352,7 @@ fn oidc_provider_login_and_consent_pages_pass_in_the_browser() {
         &dir.path().join("out"),
         &[
             ("OP_ISSUER", op.issuer.clone()),
-            ("RS_URL", op.rs_url.clone()),
+            ("RS_URL", op.resource.clone()),
         ],
         &[],
     );

@@ -117,7 +117,8 @@ fn shards_partition_the_plan_exactly() {
 #[test]
 fn item_timeout_is_an_error_with_the_evidence_so_far() {
     let double = TestAs::start();
-    let yaml = "plan: t\ntitle: T\nspec: s\nprofile: fapi2-security-profile\nitems:\n  - id: SLOW\n    title: slow\n    level: must\n    refs: [OIDD-4-1]\n    flow:\n      - discovery: {}\n      - wait: { seconds: 30 }\n    expect: [issuer_matches]\n";
+    double.set(|b| b.jwks_delay = Duration::from_secs(30));
+    let yaml = "plan: t\ntitle: T\nspec: s\nprofile: fapi2-security-profile\nitems:\n  - id: SLOW\n    title: slow\n    level: must\n    refs: [OIDD-4-1]\n    flow:\n      - discovery: {}\n      - fetch_jwks\n    expect: [issuer_matches]\n";
     let plan = double.write("timeout.yaml", yaml);
     let target = double.target("");
     let started = Instant::now();
@@ -140,6 +141,38 @@ fn item_timeout_is_an_error_with_the_evidence_so_far() {
         r["exchanges"].as_array().unwrap().len(),
         1,
         "the discovery exchange before the deadline is kept"
+    );
+}
+
+/// A deliberate wait is the plan's, not the target's or the harness's work: it does not count
+/// against `--item-timeout`, and a wait beyond `--max-wait` is not made (the item SKIPs).
+#[test]
+fn waits_do_not_count_against_the_item_timeout_and_respect_max_wait() {
+    let double = TestAs::start();
+    let plan = waiting_plan(&double, 1, 3);
+    let target = double.target("");
+    let (code, stderr, report) = run(
+        &plan,
+        &target,
+        &double.path("out"),
+        &["--item-timeout", "1"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(report["results"][0]["outcome"], "PASS", "{report}");
+
+    let started = Instant::now();
+    let (code, stderr, report) = run(&plan, &target, &double.path("out2"), &["--max-wait", "2"]);
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(code, 0, "{stderr}");
+    let r = &report["results"][0];
+    assert_eq!(r["outcome"], "SKIP", "{r}");
+    assert!(
+        r["reason"]
+            .as_str()
+            .unwrap()
+            .contains("beyond --max-wait 2 s"),
+        "{}",
+        r["reason"]
     );
 }
 
@@ -258,4 +291,108 @@ fn the_userinfo_item_skips_when_the_as_offers_no_userinfo() {
             .is_some_and(|s| s.contains("no userinfo_endpoint")),
         "{r}"
     );
+}
+
+/// Runs one FAPI 2.0 item against the double in one variant, with a resource at `/resource`.
+fn run_rs_item(double: &TestAs, id: &str, extra: &[&str]) -> serde_json::Value {
+    let target = double.target(&format!(
+        "resources:\n  - url: {}/resource\n",
+        double.issuer
+    ));
+    let mut args = vec![
+        "--only",
+        id,
+        "--variant",
+        "client_auth=private_key_jwt",
+        "--variant",
+        "sender_constraint=dpop",
+        "--variant",
+        "openid=openid",
+    ];
+    args.extend(extra);
+    let (_, stderr, report) = run(&support::fapi2_plan(), &target, &double.path("out"), &args);
+    let r = report["results"][0].clone();
+    assert_eq!(r["key"]["id"].as_str(), Some(id), "{stderr}");
+    r
+}
+
+fn outcome_and_reason(r: &serde_json::Value) -> (&str, &str) {
+    (
+        r["outcome"].as_str().unwrap(),
+        r["reason"].as_str().unwrap(),
+    )
+}
+
+/// FAPI2-SP-5.3.4-3 asks the RS to honour revocation "only if the AS gives the means": without a
+/// `revocation_endpoint`, or when the AS answers `unsupported_token_type` (RFC 7009 §2.2.1), the
+/// item SKIPs with the reason. A refused revocation is no verdict on the RS: ERROR. An RS that
+/// serves the revoked token FAILs.
+#[test]
+fn the_revoked_token_item_needs_the_means_to_revoke() {
+    let double = TestAs::start();
+    double.set(|b| b.id_token = Some("not-judged-here".into()));
+    let id = "FAPI2-SP-5.3.4-3/revoked-token";
+    let r = run_rs_item(&double, id, &[]);
+    let (outcome, reason) = outcome_and_reason(&r);
+    assert_eq!(outcome, "SKIP", "{r}");
+    assert!(reason.contains("no revocation_endpoint"), "{reason}");
+
+    let revoke = format!("{}/revoke", double.issuer);
+    double.set(|b| {
+        b.metadata["revocation_endpoint"] = revoke.clone().into();
+        b.revocation = (400, serde_json::json!({"error": "unsupported_token_type"}));
+    });
+    let r = run_rs_item(&double, id, &[]);
+    let (outcome, reason) = outcome_and_reason(&r);
+    assert_eq!(outcome, "SKIP", "{r}");
+    assert!(reason.contains("unsupported_token_type"), "{reason}");
+    let labels: Vec<&str> = r["exchanges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["label"].as_str())
+        .collect();
+    assert!(
+        labels.contains(&"revocation request (access token)"),
+        "{labels:?}"
+    );
+
+    double.set(|b| b.revocation = (401, serde_json::json!({"error": "invalid_client"})));
+    let r = run_rs_item(&double, id, &[]);
+    let (outcome, reason) = outcome_and_reason(&r);
+    assert_eq!(outcome, "ERROR", "{r}");
+    assert!(reason.contains("refused at revocation"), "{reason}");
+
+    double.set(|b| b.revocation = (200, serde_json::json!({})));
+    let r = run_rs_item(&double, id, &[]);
+    let (outcome, reason) = outcome_and_reason(&r);
+    assert_eq!(outcome, "FAIL", "{r}");
+    assert!(reason.contains("accepted"), "{reason}");
+}
+
+/// The expired-token item waits out the advertised lifetime: without `expires_in` there is no
+/// expiry to wait out, and a lifetime beyond `--max-wait` is not waited for; both SKIP at once.
+#[test]
+fn the_expired_token_item_skips_without_an_advertised_lifetime_or_beyond_max_wait() {
+    let double = TestAs::start();
+    double.set(|b| {
+        b.id_token = Some("not-judged-here".into());
+        b.expires_in = None;
+    });
+    let id = "FAPI2-SP-5.3.4-3/expired-token";
+    let started = Instant::now();
+    let r = run_rs_item(&double, id, &[]);
+    let (outcome, reason) = outcome_and_reason(&r);
+    assert_eq!(outcome, "SKIP", "{r}");
+    assert!(reason.contains("no expires_in"), "{reason}");
+
+    double.set(|b| b.expires_in = Some(3600));
+    let r = run_rs_item(&double, id, &[]);
+    let (outcome, reason) = outcome_and_reason(&r);
+    assert_eq!(outcome, "SKIP", "{r}");
+    assert!(
+        reason.contains("3605 s, beyond --max-wait 300 s"),
+        "{reason}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(20));
 }

@@ -24,6 +24,9 @@ pub enum Stage {
     Par,
     Authorization,
     Token,
+    /// Token revocation (RFC 7009): a step that readies a later refusal, judged only for
+    /// whether it succeeded.
+    Revocation,
     Userinfo,
     Resource,
 }
@@ -34,6 +37,7 @@ impl Stage {
             Stage::Par => "par",
             Stage::Authorization => "authorization",
             Stage::Token => "token",
+            Stage::Revocation => "revocation",
             Stage::Userinfo => "userinfo",
             Stage::Resource => "resource",
         }
@@ -260,7 +264,7 @@ pub fn rejected(
             );
         }
         return f.evidence("actual", describe(last)).violated(format!(
-            "the altered request was accepted ({})",
+            "the request under test was accepted, though it must be refused ({})",
             describe(last)
         ));
     };

@@ -25,6 +25,8 @@ pub enum Step {
     Resource(FlowStep),
     /// Call the userinfo endpoint with the access token (OIDC Core §5.3), if the AS offers one.
     Userinfo(FlowStep),
+    /// Revoke the access token at the AS's `revocation_endpoint` (RFC 7009), if it offers one.
+    Revoke(FlowStep),
     /// Offer TLS 1.0, 1.1 and weak TLS 1.2 suites to every host of the target (raw ClientHellos).
     TlsProbe,
 }
@@ -41,14 +43,18 @@ impl Step {
             Step::Token(_) => StepKind::Token,
             Step::Resource(_) => StepKind::Resource,
             Step::Userinfo(_) => StepKind::Userinfo,
+            Step::Revoke(_) => StepKind::Revoke,
             Step::TlsProbe => StepKind::TlsProbe,
         }
     }
 
-    /// Whether the step deliberately deviates from a correct request. Steps before the first
-    /// such step are prerequisites of a negative test; it and the steps after it are under test.
+    /// Whether the step deliberately deviates from a correct flow: an altered request, or what
+    /// makes a later correct request stale (a revocation, a wait that outlasts a lifetime).
+    /// Steps before the first such step are prerequisites of a negative test; it and the steps
+    /// after it are under test.
     pub fn is_mutated(&self) -> bool {
         match self {
+            Step::Revoke(_) | Step::Wait(_) => true,
             Step::Par(f) | Step::Resource(f) | Step::Userinfo(f) => f.is_mutated(),
             Step::Authorize(a) => {
                 !a.par || !a.mutations.is_empty() || a.client == ClientRole::Second
@@ -58,11 +64,7 @@ impl Step {
                     || t.client != ClientRole::Primary
                     || t.grant == Grant::Password
             }
-            Step::Discovery(_)
-            | Step::FetchJwks
-            | Step::Request(_)
-            | Step::Wait(_)
-            | Step::TlsProbe => false,
+            Step::Discovery(_) | Step::FetchJwks | Step::Request(_) | Step::TlsProbe => false,
         }
     }
 }
@@ -144,6 +146,7 @@ pub enum StepKind {
     Token,
     Resource,
     Userinfo,
+    Revoke,
     TlsProbe,
 }
 
@@ -159,6 +162,7 @@ impl StepKind {
             StepKind::Token => "token",
             StepKind::Resource => "resource",
             StepKind::Userinfo => "userinfo",
+            StepKind::Revoke => "revoke",
             StepKind::TlsProbe => "tls_probe",
         }
     }
@@ -286,8 +290,10 @@ pub struct WaitStep {
 pub enum WaitAfter {
     /// The PAR response's `expires_in`.
     ParExpiresIn,
+    /// The token response's `expires_in` (the access token's lifetime).
+    TokenExpiresIn,
 }
 
-/// Deliberate waits longer than this are refused: a hostile or broken `expires_in` must not
-/// keep an item (or CI) waiting for hours.
-pub const MAX_WAIT_SECS: u64 = 300;
+/// The default for `run --max-wait`: longer waits are not made, and their items SKIP. A hostile
+/// or merely long `expires_in` must not keep an item (or CI) waiting for hours.
+pub const DEFAULT_MAX_WAIT_SECS: u64 = 300;

@@ -122,6 +122,10 @@ pub enum Fault {
     PasswordGrantAccepted,
     /// The RS serves any access token it is shown, without looking it up.
     RsAcceptsUnknownTokens,
+    /// The RS caches the tokens it validated until they expire, so revocation never reaches it.
+    RsAcceptsRevokedTokens,
+    /// The RS never checks an access token's expiry.
+    RsAcceptsExpiredTokens,
     /// PAR ignores a `request_uri` parameter in the pushed request.
     ParRequestUriIgnored,
     /// The PAR endpoint handles every HTTP method like POST.
@@ -248,6 +252,8 @@ impl Fault {
         Fault::MtlsUntrustedClientCert,
         Fault::PasswordGrantAccepted,
         Fault::RsAcceptsUnknownTokens,
+        Fault::RsAcceptsRevokedTokens,
+        Fault::RsAcceptsExpiredTokens,
         Fault::ParRequestUriIgnored,
         Fault::ParAnyMethod,
         Fault::DpopLenientParsing,
@@ -519,6 +525,14 @@ impl Fault {
             Fault::RsAcceptsUnknownTokens => (
                 "rs-accepts-unknown-tokens",
                 "the RS serves any access token, without checking that the AS issued it (FAPI2-SP-5.3.4-3)",
+            ),
+            Fault::RsAcceptsRevokedTokens => (
+                "rs-accepts-revoked-tokens",
+                "the RS caches access tokens it validated until they expire, so revoked ones keep working (FAPI2-SP-5.3.4-3)",
+            ),
+            Fault::RsAcceptsExpiredTokens => (
+                "rs-accepts-expired-tokens",
+                "the RS serves access tokens past their expiry (FAPI2-SP-5.3.4-3)",
             ),
             Fault::ParRequestUriIgnored => (
                 "par-request-uri-ignored",

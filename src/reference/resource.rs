@@ -250,8 +250,27 @@ fn check(
     } = resource;
     let (scheme, token) = presented_token(app, headers, query)?;
     let now = app.now();
-    let record = match app.store.access.get(&token, now) {
-        Some(record) => record,
+    let cached = app
+        .fault(Fault::RsAcceptsRevokedTokens)
+        .then(|| app.store.rs_token_cache.get(&token, now))
+        .flatten();
+    let expired = || {
+        app.fault(Fault::RsAcceptsExpiredTokens)
+            .then(|| app.store.access.get_even_expired(&token))
+            .flatten()
+    };
+    let record = match cached
+        .or_else(|| app.store.access.get(&token, now))
+        .or_else(expired)
+    {
+        Some(record) => {
+            if app.fault(Fault::RsAcceptsRevokedTokens) {
+                app.store
+                    .rs_token_cache
+                    .insert(token.clone(), record.clone(), record.exp, now);
+            }
+            record
+        }
         None if app.fault(Fault::RsAcceptsUnknownTokens) => unchecked(&token, needed_scope, now),
         None => {
             return Err(Refusal::unauthorized(

@@ -126,6 +126,12 @@ impl<V: Clone> ExpiringMap<V> {
         lock(&self.inner).retain(|_, (_, v)| keep(v));
     }
 
+    /// The value under `key`, live or expired but not yet pruned (for the
+    /// `rs-accepts-expired-tokens` fault).
+    pub fn get_even_expired(&self, key: &str) -> Option<V> {
+        lock(&self.inner).get(key).map(|(_, v)| v.clone())
+    }
+
     /// Removes `key`.
     pub fn remove(&self, key: &str) {
         lock(&self.inner).remove(key);
@@ -263,6 +269,9 @@ pub struct Store {
     pub codes: ExpiringMap<CodeRecord>,
     /// Access tokens by value.
     pub access: ExpiringMap<AccessRecord>,
+    /// Access tokens the RS validated, kept until they expire: only with the
+    /// `rs-accepts-revoked-tokens` fault, which consults this cache before the AS's store.
+    pub rs_token_cache: ExpiringMap<AccessRecord>,
     /// Refresh tokens by value.
     pub refresh: ExpiringMap<RefreshRecord>,
     /// Client assertion `jti`s seen, kept until the assertion expires.

@@ -434,7 +434,7 @@ async fn private_key_jwt_with_dpop_happy_flow() {
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
     assert_eq!(res.header("cache-control"), Some("no-store"));
     assert_eq!(res.body["token_type"], "DPoP");
-    assert_eq!(res.body["expires_in"], 300);
+    assert_eq!(res.body["expires_in"], 60);
     let at = res.body["access_token"].as_str().unwrap().to_owned();
 
     // The ID token verifies with the published key and carries the OIDC claims.
@@ -564,7 +564,7 @@ async fn tls_client_auth_with_mtls_bound_tokens_refresh_and_revocation() {
     );
 
     // Access tokens expire at the RS; the refresh token still works.
-    t.server.advance_clock(301);
+    t.server.advance_clock(61);
     assert_eq!(
         t.resource_bearer(at2, Some(&c.cert)).await.status,
         StatusCode::UNAUTHORIZED
@@ -1463,6 +1463,28 @@ async fn misbehaves(t: &T, fault: Fault) -> bool {
                 .status
                 == StatusCode::OK
         }
+        Fault::RsAcceptsRevokedTokens => {
+            let tokens = t.tokens(mtls, None).await;
+            let cert = Some(&mtls.cert);
+            let used = t.resource_bearer(&tokens.access, cert).await.status == StatusCode::OK;
+            let mut body = t.auth(mtls);
+            body.extend(form(&[("token", &tokens.access)]));
+            let revoked = t
+                .post(&t.http_for(mtls), "/revoke", &body, None)
+                .await
+                .status
+                == StatusCode::OK;
+            used && revoked
+                && t.resource_bearer(&tokens.access, cert).await.status == StatusCode::OK
+        }
+        Fault::RsAcceptsExpiredTokens => {
+            let tokens = t.tokens(mtls, None).await;
+            t.server.advance_clock(61);
+            t.resource_bearer(&tokens.access, Some(&mtls.cert))
+                .await
+                .status
+                == StatusCode::OK
+        }
         Fault::ParRequestUriIgnored => {
             let uri = "urn:ietf:params:oauth:request_uri:never-issued";
             push_status(
@@ -1692,7 +1714,9 @@ async fn every_fault_misbehaves_only_when_switched_on() {
             let on = misbehaves(&faulty, fault).await;
             let off = if matches!(
                 fault,
-                Fault::CodeLifetime120s | Fault::RequestUriNeverExpires
+                Fault::CodeLifetime120s
+                    | Fault::RequestUriNeverExpires
+                    | Fault::RsAcceptsExpiredTokens
             ) {
                 misbehaves(&T::start(&[]).await, fault).await
             } else {

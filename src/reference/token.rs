@@ -27,8 +27,9 @@ use super::registry::RegisteredClient;
 use super::state::{AccessRecord, Binding, Pkce, RefreshRecord, random_value};
 use super::tls::PeerCert;
 
-/// Short-lived access tokens limit the damage of a leak (FAPI2-SP-6.1).
-pub const ACCESS_TOKEN_LIFETIME_SECS: i64 = 300;
+/// Short-lived access tokens limit the damage of a leak (FAPI2-SP-6.1). 60 s, so that the timed
+/// check that access tokens expire at the RS waits no longer than the code-expiry check.
+pub const ACCESS_TOKEN_LIFETIME_SECS: i64 = 60;
 /// Refresh tokens outlive any test run.
 const REFRESH_TOKEN_LIFETIME_SECS: i64 = 86_400;
 /// ID tokens are read once, right after issue.

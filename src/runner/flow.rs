@@ -935,6 +935,77 @@ pub async fn userinfo(
     Ok(())
 }
 
+/// Revokes the access token at the `revocation_endpoint` (RFC 7009 §2.1), authenticated as the
+/// client, so that the next use of the token is under test (FAPI2-SP-5.3.4-3). An AS without the
+/// endpoint, or one that does not revoke access tokens (`unsupported_token_type`, RFC 7009
+/// §2.2.1), gives the client no means to revoke: the item cannot apply.
+pub async fn revoke(
+    ctx: &Arc<RunContext>,
+    state: &mut State,
+    step: usize,
+    role: ClientRole,
+    mutations: &[Mutation],
+    recorder: &Recorder,
+) -> Result<(), String> {
+    let variant = state.flow.variant.clone();
+    let c = client(ctx, &variant, role)?;
+    let with_cert = uses_cert(c, &variant);
+    if metadata_str(state, "revocation_endpoint").is_none() {
+        state.inapplicable = Some(
+            "the metadata has no revocation_endpoint: the AS offers no way to revoke a token"
+                .to_owned(),
+        );
+        return Ok(());
+    }
+    let url = endpoint(state, "revocation_endpoint", with_cert)?;
+    let token = state
+        .flow
+        .access_token
+        .clone()
+        .ok_or("no access token: the flow has no successful token step")?;
+    let (seq, raw) = post_with_nonce(
+        ctx,
+        state,
+        recorder,
+        ("revocation request (access token)", Stage::Revocation),
+        &url,
+        c,
+        with_cert,
+        mutations,
+        false,
+        |ctx, st| {
+            let mut form = vec![
+                ("token".to_owned(), token.clone()),
+                ("token_type_hint".to_owned(), "access_token".to_owned()),
+            ];
+            form.extend(client_auth_params(ctx, st, c, mutations)?);
+            Ok(form)
+        },
+    )
+    .await?;
+    state.last_by_step.insert(StepKind::Revoke, seq);
+    let error = raw
+        .as_ref()
+        .and_then(json_of)
+        .and_then(|j| j.get("error").and_then(Value::as_str).map(str::to_owned));
+    if error.as_deref() == Some("unsupported_token_type") {
+        state.inapplicable = Some(
+            "the AS does not revoke access tokens (unsupported_token_type, RFC 7009 §2.2.1)"
+                .to_owned(),
+        );
+        return Ok(());
+    }
+    // RFC 7009 §2.2: 200 means revoked; the body carries nothing.
+    let result = direct_result(
+        raw.as_ref(),
+        transport_error(recorder, seq),
+        certificate_probe(mutations),
+        |r| r.status == 200,
+    );
+    record(state, Stage::Revocation, step, result, Some(seq));
+    Ok(())
+}
+
 /// Sends a request with the access token as the variant's sender constraint asks, retrying once
 /// when the server asks for a DPoP nonce, and records the stage. Returns the exchange and response.
 async fn protected_request(

@@ -14,7 +14,7 @@ use super::slot::Slot;
 use crate::checks::{Document, Finding, FlowObs, MetadataObs, Observations};
 use crate::fapi::discovery::{document_from, metadata_url};
 use crate::fapi::step::{
-    Endpoint, MAX_WAIT_SECS, MetadataDocument, RequestStep, Step, StepKind, WaitAfter, WaitStep,
+    Endpoint, MetadataDocument, RequestStep, Step, StepKind, WaitAfter, WaitStep,
 };
 use crate::http::{Recorder, RequestSpec};
 use crate::plan::{Item, Variant};
@@ -31,8 +31,12 @@ pub(super) struct State {
     pub tls: Option<Vec<crate::fapi::tls_probe::HostReport>>,
     /// The item and variant, for a person who logs in for it.
     pub key: ItemKey,
-    /// Lent to another item while this one waits for a person.
+    /// Lent to another item while this one waits for a person or a deliberate wait.
     pub slot: Arc<Slot>,
+    /// Why the item cannot be tested against this target, as a step found out (no
+    /// `revocation_endpoint`, no advertised expiry, a lifetime beyond `--max-wait`). The item
+    /// then SKIPs: nothing it claims was tried.
+    pub inapplicable: Option<String>,
 }
 
 /// Runs the flow and the checks. A step that cannot proceed adds an inconclusive finding and ends
@@ -59,6 +63,7 @@ pub async fn execute(
         tls: None,
         key: key.clone(),
         slot,
+        inapplicable: None,
     };
     let mut findings = Vec::new();
     for (index, step) in item.flow.iter().enumerate() {
@@ -70,16 +75,17 @@ pub async fn execute(
                 | Step::Token(_)
                 | Step::Resource(_)
                 | Step::Userinfo(_)
+                | Step::Revoke(_)
         );
+        if step.is_mutated() {
+            state.flow.mark_under_test();
+        }
         if is_flow {
             if state.flow.stopped() {
                 // An earlier stage refused; the checks judge that, there is nothing to continue.
                 continue;
             }
             state.flow_ran = true;
-            if step.is_mutated() {
-                state.flow.mark_under_test();
-            }
             if let Err(e) = ensure_metadata(&ctx, recorder, &mut state).await {
                 state.obs.cut_short = Some(e.clone());
                 findings.push(Finding::new("step:metadata").inconclusive(e));
@@ -90,7 +96,7 @@ pub async fn execute(
             Step::Discovery(d) => discovery(&ctx, d.document, recorder, &mut state).await,
             Step::FetchJwks => fetch_jwks(&ctx, recorder, &mut state).await,
             Step::Request(r) => request(&ctx, r, recorder, &mut state).await,
-            Step::Wait(w) => wait(w, &state, key, events).await,
+            Step::Wait(w) => wait(&ctx, w, &mut state, key, events).await,
             Step::Par(f) => {
                 flow::par(&ctx, &mut state, index, f.client, &f.mutations, recorder).await
             }
@@ -124,6 +130,9 @@ pub async fn execute(
             Step::Userinfo(f) => {
                 flow::userinfo(&ctx, &mut state, index, f.client, &f.mutations, recorder).await
             }
+            Step::Revoke(f) => {
+                flow::revoke(&ctx, &mut state, index, f.client, &f.mutations, recorder).await
+            }
             Step::TlsProbe => tls_probe(&ctx, recorder, &mut state).await,
         };
         if let Err(blocked) = result {
@@ -133,6 +142,13 @@ pub async fn execute(
                 Finding::new(&format!("step:{}", step.kind().as_str())).inconclusive(blocked),
             );
             break;
+        }
+        if let Some(why) = state.inapplicable.take() {
+            return vec![
+                Finding::new(&format!("step:{}", step.kind().as_str()))
+                    .on(state.last_by_step.get(&step.kind()).copied())
+                    .not_applicable(why),
+            ];
         }
     }
     let exchanges = recorder.snapshot();
@@ -396,12 +412,20 @@ async fn tls_probe(
     Ok(())
 }
 
+/// Sleeps for a fixed time or past a lifetime the target announced. The item lends its job slot
+/// and its clock stands still meanwhile: a wait is neither the harness's nor the target's work,
+/// and a wait longer than `--item-timeout` must not time the item out.
 async fn wait(
+    ctx: &RunContext,
     w: &WaitStep,
-    state: &State,
+    state: &mut State,
     key: &ItemKey,
     events: &UnboundedSender<Event>,
 ) -> Result<(), String> {
+    if state.flow.stopped() {
+        // A stage already refused: nothing after the wait will run, so there is nothing to wait for.
+        return Ok(());
+    }
     let base = match w.after {
         None => 0,
         Some(WaitAfter::ParExpiresIn) => state
@@ -410,12 +434,36 @@ async fn wait(
             .as_ref()
             .and_then(|(json, _, _)| json.get("expires_in").and_then(|v| v.as_u64()))
             .ok_or("no PAR expires_in to wait out: the flow has no successful PAR step before the wait")?,
+        Some(WaitAfter::TokenExpiresIn) => {
+            let (json, _) = state.obs.token_response.as_ref().ok_or(
+                "no token response to wait out: the flow has no successful token step before the wait",
+            )?;
+            match json.get("expires_in").map(|v| v.as_u64()) {
+                Some(Some(secs)) => secs,
+                // RFC 6749 §5.1 only recommends expires_in; without it no expiry is advertised.
+                None => {
+                    state.inapplicable = Some(
+                        "the token response has no expires_in: the AS advertises no expiry to wait out"
+                            .to_owned(),
+                    );
+                    return Ok(());
+                }
+                Some(None) => {
+                    return Err(format!(
+                        "the token response's expires_in is not a number of seconds: {}",
+                        json["expires_in"]
+                    ));
+                }
+            }
+        }
     };
     let seconds = base.saturating_add(w.seconds);
-    if seconds > MAX_WAIT_SECS {
-        return Err(format!(
-            "a wait of {seconds} s exceeds the {MAX_WAIT_SECS} s limit for timed checks"
+    if seconds > ctx.max_wait_secs {
+        state.inapplicable = Some(format!(
+            "the wait would take {seconds} s, beyond --max-wait {} s; raise --max-wait to run this item",
+            ctx.max_wait_secs
         ));
+        return Ok(());
     }
     // The receiver only goes away when the run is being torn down; nothing to report then.
     let _ = events.send(Event::ItemWaiting {
@@ -426,6 +474,8 @@ async fn wait(
             .clone()
             .unwrap_or_else(|| "deliberate wait".to_owned()),
     });
+    state.slot.step_away();
     tokio::time::sleep(Duration::from_secs(seconds)).await;
+    state.slot.back().await;
     Ok(())
 }

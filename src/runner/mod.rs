@@ -35,6 +35,8 @@ pub struct RunContext {
     clock_offset: std::sync::OnceLock<i64>,
     /// The TLS probe's findings, shared by every item that reads them.
     tls_reports: tokio::sync::OnceCell<Vec<crate::fapi::tls_probe::HostReport>>,
+    /// Deliberate waits longer than this are not made (`run --max-wait`); their items SKIP.
+    pub max_wait_secs: u64,
 }
 
 impl RunContext {
@@ -49,6 +51,7 @@ impl RunContext {
             cache: cache::DocCache::default(),
             clock_offset: std::sync::OnceLock::new(),
             tls_reports: tokio::sync::OnceCell::new(),
+            max_wait_secs: crate::fapi::step::DEFAULT_MAX_WAIT_SECS,
         }
     }
 

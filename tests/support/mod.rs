@@ -4,6 +4,8 @@
 //! to break each one, to echo what it receives (redaction tests) and to send hostile content.
 #![allow(dead_code)]
 
+pub mod oidc_provider;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -29,8 +31,8 @@ pub struct Behavior {
     pub echo: bool,
     /// Raw body bytes served at `/hostile` with this content type.
     pub hostile: Option<(Vec<u8>, String)>,
-    /// Delay before answering discovery.
-    pub delay: Duration,
+    /// Delay before answering the JWK Set.
+    pub jwks_delay: Duration,
     /// Replaces both metadata documents with a misbehaving response.
     pub discovery_raw: Option<RawBody>,
     /// The authorization endpoint answers 302 to this location instead of its error page.
@@ -43,6 +45,10 @@ pub struct Behavior {
     pub id_token: Option<String>,
     /// The parameters of the last pushed authorization request.
     pub pushed: Vec<(String, String)>,
+    /// The token response's `expires_in`, if any.
+    pub expires_in: Option<u64>,
+    /// What `/revoke` answers: a status and a JSON body. `/resource` serves every request.
+    pub revocation: (u16, Value),
 }
 
 /// A misbehaving response body, for the hostile-target tests.
@@ -127,11 +133,13 @@ fn conformant(issuer: &str) -> Behavior {
         authorize_body: "<html><body>invalid_request: use PAR</body></html>".into(),
         echo: false,
         hostile: None,
-        delay: Duration::ZERO,
+        jwks_delay: Duration::ZERO,
         discovery_raw: None,
         authorize_redirect: None,
         id_token: None,
         pushed: Vec::new(),
+        expires_in: Some(60),
+        revocation: (200, json!({})),
     }
 }
 
@@ -176,7 +184,6 @@ fn json_resp(b: &Behavior, v: &Value, req_headers: &HeaderMap) -> Response {
 
 async fn metadata(State(s): State<Arc<Mutex<Behavior>>>, h: HeaderMap) -> Response {
     let b = s.lock().unwrap().clone();
-    tokio::time::sleep(b.delay).await;
     if let Some(raw) = &b.discovery_raw {
         return with_headers(&b, raw_response(raw), &h);
     }
@@ -188,6 +195,7 @@ async fn metadata(State(s): State<Arc<Mutex<Behavior>>>, h: HeaderMap) -> Respon
 
 async fn jwks(State(s): State<Arc<Mutex<Behavior>>>, h: HeaderMap) -> Response {
     let b = s.lock().unwrap().clone();
+    tokio::time::sleep(b.jwks_delay).await;
     json_resp(&b, &b.jwks, &h)
 }
 
@@ -231,9 +239,26 @@ async fn token(State(s): State<Arc<Mutex<Behavior>>>, h: HeaderMap) -> Response 
     let Some(id_token) = &b.id_token else {
         return (StatusCode::NOT_FOUND, "not found").into_response();
     };
-    let tokens = json!({"access_token": "test-double-access-token", "token_type": "DPoP",
-        "expires_in": 60, "id_token": id_token});
+    let mut tokens = json!({"access_token": "test-double-access-token", "token_type": "DPoP",
+        "id_token": id_token});
+    if let Some(secs) = b.expires_in {
+        tokens["expires_in"] = json!(secs);
+    }
     json_resp(&b, &tokens, &h)
+}
+
+async fn revoke(State(s): State<Arc<Mutex<Behavior>>>, h: HeaderMap) -> Response {
+    let b = s.lock().unwrap().clone();
+    let (status, body) = &b.revocation;
+    let mut resp = json_resp(&b, body, &h);
+    *resp.status_mut() = StatusCode::from_u16(*status).unwrap();
+    resp
+}
+
+/// A protected resource that serves any request, token or not.
+async fn resource(State(s): State<Arc<Mutex<Behavior>>>, h: HeaderMap) -> Response {
+    let b = s.lock().unwrap().clone();
+    json_resp(&b, &json!({"accounts": []}), &h)
 }
 
 async fn authorize(
@@ -307,6 +332,8 @@ impl TestAs {
             .route("/authorize", any(authorize))
             .route("/par", post(par))
             .route("/token", post(token))
+            .route("/revoke", post(revoke))
+            .route("/resource", get(resource))
             .route("/hostile", any(hostile))
             .with_state(behavior.clone());
 
