@@ -114,6 +114,9 @@ pub enum CheckSpec {
     DpopNonceSyntax(nonce::OfServer),
     /// Front-channel parameters next to `request_uri` were ignored or refused (RFC9126-4-3).
     PushedParametersWin,
+    /// A DPoP-bound access token issued without DPoP nonces lives at most this many seconds
+    /// (RFC9449-11.2-1); not applicable when the server asked for nonces.
+    DpopTokenLifetimeBelow(ParExpiresInBelow),
 }
 
 impl CheckSpec {
@@ -152,6 +155,7 @@ impl CheckSpec {
             CheckSpec::TlsCertificateValid => "tls_certificate_valid",
             CheckSpec::ErrorChallenge(_) => "error_challenge",
             CheckSpec::ParExpiresInBelow(_) => "par_expires_in_below",
+            CheckSpec::DpopTokenLifetimeBelow(_) => "dpop_token_lifetime_below",
             CheckSpec::MethodNotAllowed(_) => "method_not_allowed",
             CheckSpec::IdTokenSignature => "id_token_signature",
             CheckSpec::IdTokenClaims => "id_token_claims",
@@ -201,6 +205,7 @@ impl CheckSpec {
             | CheckSpec::RedirectStatus(_)
             | CheckSpec::PushedParametersWin => Some(StepKind::Authorize),
             CheckSpec::TokenSenderConstrained
+            | CheckSpec::DpopTokenLifetimeBelow(_)
             | CheckSpec::IdTokenClaims
             | CheckSpec::IdTokenNonce
             | CheckSpec::IdTokenNoX5uJku => Some(StepKind::Token),
@@ -270,6 +275,9 @@ impl CheckSpec {
                 http::error_challenge(name, obs.exchange_of(o.of), &obs.why_missing())
             }
             CheckSpec::ParExpiresInBelow(p) => flow::par_expires_in_below(name, obs, p.seconds),
+            CheckSpec::DpopTokenLifetimeBelow(p) => {
+                nonce::dpop_token_lifetime(name, obs, p.seconds)
+            }
             CheckSpec::IssuerMatches => metadata::issuer_matches(name, obs),
             CheckSpec::IssuerWellFormed => metadata::issuer_well_formed(name, obs),
             CheckSpec::RequiredMembers(m) => metadata::required_members(name, obs, &m.members),
@@ -399,6 +407,7 @@ pub struct Rejection {
     pub nonce_governs_freshness: bool,
 }
 
+/// A lifetime limit in seconds (`par_expires_in_below`, `dpop_token_lifetime_below`).
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ParExpiresInBelow {

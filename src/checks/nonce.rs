@@ -15,6 +15,7 @@ pub const REQ_AS_CHALLENGE: &str = "RFC9449-8-1";
 pub const REQ_RS_CHALLENGE: &str = "RFC9449-9-1";
 pub const REQ_ONE_HEADER: &str = "RFC9449-8-2";
 pub const REQ_SYNTAX: &str = "RFC9449-8.1-1";
+pub const REQ_LONG_LIVED: &str = "RFC9449-11.2-1";
 
 /// Where a nonce challenge is judged: at the AS (PAR, token endpoint) or at the RS.
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
@@ -300,6 +301,53 @@ pub fn syntax(name: &str, obs: &Observations<'_>, of: Option<ChallengeAt>) -> Fi
         .held("every DPoP-Nonce value is 1*NQCHAR")
 }
 
+/// RFC9449-11.2-1: a server that does not use nonces should not issue long-lived DPoP-bound
+/// access tokens, because a pre-generated proof stays usable as long as the token. A server that
+/// asked for a nonce in this flow bounds proof freshness itself: not applicable. Neither is a
+/// token response without `expires_in`, whose lifetime is not advertised.
+pub fn dpop_token_lifetime(name: &str, obs: &Observations<'_>, max: i64) -> Finding {
+    let f = Finding::new(name).requirement(REQ_LONG_LIVED).evidence(
+        "expected",
+        format!("expires_in <= {max} when no DPoP nonce is used"),
+    );
+    let Some(fl) = obs.flow else {
+        return f.inconclusive("the item ran no OAuth flow");
+    };
+    let Some((json, seq)) = &fl.token_response else {
+        return f.inconclusive("no token response was received");
+    };
+    let f = f.on(Some(*seq));
+    if !fl.nonce_challenges.is_empty() {
+        return f.not_applicable(
+            "the server asked for DPoP nonces; RFC 9449 §11.2 concerns servers without them",
+        );
+    }
+    if !json
+        .get("token_type")
+        .and_then(Value::as_str)
+        .is_some_and(|t| t.eq_ignore_ascii_case("DPoP"))
+    {
+        return f
+            .evidence(
+                "actual",
+                json.get("token_type").cloned().unwrap_or(Value::Null),
+            )
+            .inconclusive("the access token is not DPoP-bound (token_type is not DPoP)");
+    }
+    match json.get("expires_in").map(Value::as_i64) {
+        None => f.not_applicable("the token response has no expires_in: no lifetime is advertised"),
+        Some(None) => f
+            .evidence("actual", json["expires_in"].clone())
+            .inconclusive("expires_in is not a number of seconds"),
+        Some(Some(s)) if s <= max => f
+            .evidence("actual", s)
+            .held(format!("the DPoP-bound token lives {s} s")),
+        Some(Some(s)) => f.evidence("actual", s).violated(format!(
+            "the server uses no DPoP nonces and the DPoP-bound token lives {s} s, more than {max} s"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -443,5 +491,37 @@ mod tests {
         let quoted = [exchange(1, 400, &[("dpop-nonce", "\"abc\"")], "{}")];
         let f = judge(&quoted, FlowObs::default(), &[], |o| syntax("s", o, None));
         assert_eq!(f.status, FindingStatus::Violated);
+    }
+
+    #[test]
+    fn long_lived_dpop_tokens_only_matter_without_nonces() {
+        let token = |expires_in: serde_json::Value| FlowObs {
+            token_response: Some((
+                serde_json::json!({"token_type": "DPoP", "expires_in": expires_in}),
+                3,
+            )),
+            ..Default::default()
+        };
+        let check = |o: &Observations<'_>| dpop_token_lifetime("l", o, 3600);
+        let f = judge(&[], token(60.into()), &[], check);
+        assert_eq!(f.status, FindingStatus::Held, "{}", f.message);
+        let f = judge(&[], token(86_400.into()), &[], check);
+        assert_eq!(f.status, FindingStatus::Violated, "{}", f.message);
+        assert!(f.message.contains("86400 s"));
+        let mut with_nonce = token(86_400.into());
+        with_nonce.nonce_challenges = vec![(Stage::Token, 2)];
+        let f = judge(&[], with_nonce, &[], check);
+        assert_eq!(f.status, FindingStatus::NotApplicable, "{}", f.message);
+        let mut silent = token(0.into());
+        silent.token_response = Some((serde_json::json!({"token_type": "DPoP"}), 3));
+        let f = judge(&[], silent, &[], check);
+        assert_eq!(f.status, FindingStatus::NotApplicable, "{}", f.message);
+        let mut bearer = token(60.into());
+        bearer.token_response = Some((
+            serde_json::json!({"token_type": "Bearer", "expires_in": 60}),
+            3,
+        ));
+        let f = judge(&[], bearer, &[], check);
+        assert_eq!(f.status, FindingStatus::Inconclusive, "{}", f.message);
     }
 }

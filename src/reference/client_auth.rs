@@ -61,7 +61,9 @@ pub fn authenticate<'a>(
     let client = app
         .client(client_id)
         .ok_or_else(|| OAuthError::invalid_client("unknown client"))?;
-    let lenient = endpoint == Endpoint::Par && app.fault(Fault::ParUnauthenticated);
+    let lenient = endpoint == Endpoint::Par
+        && (app.fault(Fault::ParUnauthenticated)
+            || app.fault(Fault::ParUnauthenticatedRedirectUris));
     match client.auth {
         ClientAuth::PrivateKeyJwt => {
             let Some(jws) = parsed else {

@@ -86,6 +86,17 @@ pub struct Proof {
     pub jkt: String,
 }
 
+/// The key of the request's first `DPoP` header, read without checking anything else (for the
+/// `par-dpop-proof-unchecked` fault).
+pub fn key_unchecked(headers: &HeaderMap) -> Option<Proof> {
+    let token = headers.get(&DPOP)?.to_str().ok()?;
+    let proof = jws::parse_with(token, jws::Decoding::Lenient).ok()?;
+    let jwk = proof.header.get("jwk").filter(|j| j.is_object())?;
+    Some(Proof {
+        jkt: thumbprint(jwk),
+    })
+}
+
 /// Validates the request's `DPoP` header, if there is one.
 pub fn validate(
     app: &App,

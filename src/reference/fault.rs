@@ -126,6 +126,12 @@ pub enum Fault {
     RsAcceptsRevokedTokens,
     /// The RS never checks an access token's expiry.
     RsAcceptsExpiredTokens,
+    /// PAR binds the code to the key in a DPoP proof's `jwk` header without checking the proof.
+    ParDpopProofUnchecked,
+    /// Without DPoP nonces, DPoP-bound access tokens live a day.
+    DpopLongLivedTokens,
+    /// PAR accepts a bare `client_id` and takes any https redirect URI from such a push.
+    ParUnauthenticatedRedirectUris,
     /// PAR ignores a `request_uri` parameter in the pushed request.
     ParRequestUriIgnored,
     /// The PAR endpoint handles every HTTP method like POST.
@@ -254,6 +260,9 @@ impl Fault {
         Fault::RsAcceptsUnknownTokens,
         Fault::RsAcceptsRevokedTokens,
         Fault::RsAcceptsExpiredTokens,
+        Fault::ParDpopProofUnchecked,
+        Fault::DpopLongLivedTokens,
+        Fault::ParUnauthenticatedRedirectUris,
         Fault::ParRequestUriIgnored,
         Fault::ParAnyMethod,
         Fault::DpopLenientParsing,
@@ -533,6 +542,18 @@ impl Fault {
             Fault::RsAcceptsExpiredTokens => (
                 "rs-accepts-expired-tokens",
                 "the RS serves access tokens past their expiry (FAPI2-SP-5.3.4-3)",
+            ),
+            Fault::ParDpopProofUnchecked => (
+                "par-dpop-proof-unchecked",
+                "PAR binds the code to the jwk of a DPoP proof without checking the proof (RFC9449-10.1-1)",
+            ),
+            Fault::DpopLongLivedTokens => (
+                "dpop-long-lived-tokens",
+                "without DPoP nonces, DPoP-bound access tokens live a day (RFC9449-11.2-1)",
+            ),
+            Fault::ParUnauthenticatedRedirectUris => (
+                "par-unauthenticated-redirect-uris",
+                "PAR accepts a bare client_id and any https redirect_uri from it (RFC9126-7.2-1)",
             ),
             Fault::ParRequestUriIgnored => (
                 "par-request-uri-ignored",

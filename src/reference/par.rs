@@ -74,17 +74,21 @@ fn handle(
             "DPoP proofs are not accepted here; bind the code with dpop_jkt",
         ));
     }
-    let proof = dpop::validate(
-        app,
-        headers,
-        Expect {
-            method: "POST",
-            url: &app.urls.par,
-            access_token: None,
-            nonce: app.dpop_nonce.then_some(NonceServer::As),
-        },
-    )
-    .map_err(|e| dpop_error(app, e))?;
+    let proof = if app.fault(Fault::ParDpopProofUnchecked) {
+        dpop::key_unchecked(headers)
+    } else {
+        dpop::validate(
+            app,
+            headers,
+            Expect {
+                method: "POST",
+                url: &app.urls.par,
+                access_token: None,
+                nonce: app.dpop_nonce.then_some(NonceServer::As),
+            },
+        )
+        .map_err(|e| dpop_error(app, e))?
+    };
     // RFC 9449 §10.1: a proof at PAR binds the code like dpop_jkt; both must then agree.
     request.dpop_jkt = match (request.dpop_jkt.take(), proof) {
         (Some(jkt), Some(p)) if jkt != p.jkt && !app.fault(Fault::ParDpopJktMismatchAccepted) => {
@@ -188,8 +192,12 @@ pub fn validate_request(
     // chooses not to, which is equally conformant.
     // The fault takes any per-request URI, as RFC 9126 §2.4 allows, but forgets that FAPI 2.0
     // allows plain http only for loopback (FAPI2-SP-5.3.2.2-8).
-    let per_request = app.fault(Fault::ParHttpRedirectUri)
-        && url::Url::parse(redirect_uri).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+    // The other fault takes per-request https URIs even from the pushes it did not authenticate
+    // (RFC 9126 §7.2 allows them only from authenticated clients).
+    let per_request = (app.fault(Fault::ParHttpRedirectUri)
+        && url::Url::parse(redirect_uri).is_ok_and(|u| matches!(u.scheme(), "http" | "https")))
+        || (app.fault(Fault::ParUnauthenticatedRedirectUris)
+            && url::Url::parse(redirect_uri).is_ok_and(|u| u.scheme() == "https"));
     if redirect_uri != client.redirect_uri && !per_request {
         return Err(invalid("redirect_uri is not registered for this client"));
     }

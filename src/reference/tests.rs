@@ -1477,6 +1477,28 @@ async fn misbehaves(t: &T, fault: Fault) -> bool {
             used && revoked
                 && t.resource_bearer(&tokens.access, cert).await.status == StatusCode::OK
         }
+        Fault::ParDpopProofUnchecked => {
+            // One character early in the signature: it changes signature bits, not padding.
+            let mut proof = t.proof(&key, "POST", &t.url("/par"));
+            let at = proof.rfind('.').unwrap() + 5;
+            let to = if &proof[at..=at] == "A" { "B" } else { "A" };
+            proof.replace_range(at..=at, to);
+            push_status(t.push(pkj, t.request(pkj, &verifier), Some(proof)).await)
+        }
+        Fault::DpopLongLivedTokens => {
+            let code = t.code(pkj, &verifier, &[]).await;
+            let res = t.redeem(pkj, &http, &code, &verifier, Some(&key)).await;
+            res.body["expires_in"].as_i64().is_some_and(|s| s > 3600)
+        }
+        Fault::ParUnauthenticatedRedirectUris => {
+            let mut p = form(&[("client_id", &pkj.client_id)]);
+            p.extend(with(
+                t.request(pkj, &verifier),
+                "redirect_uri",
+                "https://evil.example/cb",
+            ));
+            push_status(t.post(&http, "/par", &p, None).await)
+        }
         Fault::RsAcceptsExpiredTokens => {
             let tokens = t.tokens(mtls, None).await;
             t.server.advance_clock(61);

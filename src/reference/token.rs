@@ -30,6 +30,9 @@ use super::tls::PeerCert;
 /// Short-lived access tokens limit the damage of a leak (FAPI2-SP-6.1). 60 s, so that the timed
 /// check that access tokens expire at the RS waits no longer than the code-expiry check.
 pub const ACCESS_TOKEN_LIFETIME_SECS: i64 = 60;
+/// The `dpop-long-lived-tokens` fault's lifetime: what RFC 9449 §11.2 warns against for a
+/// server that does not use nonces.
+const LONG_LIVED_DPOP_TOKEN_SECS: i64 = 86_400;
 /// Refresh tokens outlive any test run.
 const REFRESH_TOKEN_LIFETIME_SECS: i64 = 86_400;
 /// ID tokens are read once, right after issue.
@@ -303,6 +306,14 @@ fn issue(
     let now = app.now();
     let access_token = random_value();
     let token_type = binding.token_type();
+    let lifetime = if app.fault(Fault::DpopLongLivedTokens)
+        && !app.dpop_nonce
+        && matches!(binding, Binding::Dpop(_))
+    {
+        LONG_LIVED_DPOP_TOKEN_SECS
+    } else {
+        ACCESS_TOKEN_LIFETIME_SECS
+    };
     let access = AccessRecord {
         client_id: client.client_id.clone(),
         sub: grant.sub.to_owned(),
@@ -310,14 +321,13 @@ fn issue(
         binding,
         grant_id: grant.grant_id.to_owned(),
         iat: now,
-        exp: now + ACCESS_TOKEN_LIFETIME_SECS,
+        exp: now + lifetime,
     };
-    if !app.store.access.insert(
-        access_token.clone(),
-        access,
-        now + ACCESS_TOKEN_LIFETIME_SECS,
-        now,
-    ) {
+    if !app
+        .store
+        .access
+        .insert(access_token.clone(), access, now + lifetime, now)
+    {
         return Err(OAuthError::unavailable());
     }
     let refresh_token = match keep_refresh {
@@ -344,7 +354,7 @@ fn issue(
     let mut body = json!({
         "access_token": access_token,
         "token_type": token_type,
-        "expires_in": ACCESS_TOKEN_LIFETIME_SECS,
+        "expires_in": lifetime,
         "refresh_token": refresh_token,
         "scope": grant.scope,
     });
