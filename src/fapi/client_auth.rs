@@ -22,21 +22,29 @@ pub struct Audiences<'a> {
 }
 
 /// Form parameters that authenticate `client` (nothing but `client_id` for mTLS, whose proof is
-/// the certificate). `other_key` signs when the mutation asks for the wrong client's key.
+/// the certificate). `other` is another client of the target: its key signs, or its `client_id`
+/// is sent, when a mutation asks for that.
 /// `now` is the server's clock (seconds since the epoch).
 pub fn auth_params(
     client: &Client,
     aud: &Audiences<'_>,
     mutations: &[Mutation],
-    other_key: Option<&SigningKey>,
+    other: Option<&Client>,
     now: i64,
 ) -> Result<Vec<(String, String)>, String> {
-    let mut params = vec![("client_id".to_owned(), client.client_id.clone())];
+    let client_id = if mutations.has(&Mutation::OtherClientId) {
+        other.ok_or("the target has no second client whose client_id could be sent")?
+    } else {
+        client
+    };
+    let mut params = vec![("client_id".to_owned(), client_id.client_id.clone())];
     if mutations.has(&Mutation::NoClientAuth) || client.auth_method == ClientAuth::TlsClientAuth {
         return Ok(params);
     }
     let key = if mutations.has(&Mutation::AssertionSignedByOtherClient) {
-        other_key.ok_or("the target has no second client whose key could sign")?
+        other
+            .and_then(|c| c.signing_key.as_ref())
+            .ok_or("the target has no second client whose key could sign")?
     } else {
         client
             .signing_key

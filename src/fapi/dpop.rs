@@ -125,6 +125,10 @@ pub fn proof(
         if let Some(n) = target.nonce {
             o.insert("nonce".into(), json!(n));
         }
+        if mutations.has(&Mutation::DpopNbfExp) {
+            o.insert("nbf".into(), json!(now + offset));
+            o.insert("exp".into(), json!(now + offset + 300));
+        }
     }
     let typ = if mutations.has(&Mutation::DpopWrongTyp) {
         "JWT"

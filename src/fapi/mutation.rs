@@ -46,6 +46,8 @@ pub enum Mutation {
     // Client authentication (FAPI2-SP-5.3.2.1-6, -8, -13)
     /// Authenticate with nothing but `client_id`.
     NoClientAuth,
+    /// Authenticate as the client, but send the second client's `client_id` parameter.
+    OtherClientId,
     /// Client assertion `aud` value.
     AssertionAud(AudChoice),
     /// Client assertion `iat` and `nbf` shifted by this many seconds (server clock corrected).
@@ -71,6 +73,9 @@ pub enum Mutation {
     DpopWrongHtu,
     /// Proof with a wrong `htm`.
     DpopWrongHtm,
+    /// Proof that also carries `nbf` (now) and `exp` (five minutes ahead), claims RFC 9449
+    /// does not define and a server must not choke on.
+    DpopNbfExp,
     /// Proof `iat` shifted by this many seconds (server clock corrected).
     DpopIatOffset(i64),
     /// Send the previous proof again (same `jti`).
@@ -120,6 +125,9 @@ pub enum Mutation {
     RandomAccessToken,
     /// Present the access token with one character changed.
     TamperedAccessToken,
+    /// Write the authorization scheme with every letter's case inverted (`dpOp`, `bEARER`),
+    /// which RFC 9110 §11.1 makes the same scheme.
+    InvertedAuthScheme,
     /// Call with the second client's certificate.
     OtherClientCert,
     /// Call without a client certificate.

@@ -23,12 +23,14 @@ pub const FUTURE_SKEW_SECS: i64 = 30;
 /// how long a `jti` must be remembered.
 const MAX_ASSERTION_LIFETIME_SECS: i64 = 3600;
 
-/// Which endpoint is authenticating, for the `par-unauthenticated` fault.
+/// Which endpoint is authenticating, for the faults that skip authentication at one of them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Endpoint {
     /// The PAR endpoint.
     Par,
-    /// Token, introspection or revocation.
+    /// The token endpoint.
+    Token,
+    /// Introspection or revocation.
     Other,
 }
 
@@ -46,6 +48,8 @@ pub fn authenticate<'a>(
         .map_err(|e| OAuthError::invalid_client(e.0))?;
     let asserted_id = parsed.as_ref().and_then(|j| j.claim_str("iss"));
     let client_id = match (params.get("client_id"), asserted_id) {
+        // The fault believes the assertion and drops the parameter.
+        (Some(_), Some(asserted)) if app.fault(Fault::ClientIdParamIgnored) => asserted,
         (Some(a), Some(b)) if a != b => {
             return Err(OAuthError::invalid_client(
                 "client_id differs from the assertion's iss",
@@ -61,9 +65,13 @@ pub fn authenticate<'a>(
     let client = app
         .client(client_id)
         .ok_or_else(|| OAuthError::invalid_client("unknown client"))?;
-    let lenient = endpoint == Endpoint::Par
-        && (app.fault(Fault::ParUnauthenticated)
-            || app.fault(Fault::ParUnauthenticatedRedirectUris));
+    let lenient = match endpoint {
+        Endpoint::Par => {
+            app.fault(Fault::ParUnauthenticated) || app.fault(Fault::ParUnauthenticatedRedirectUris)
+        }
+        Endpoint::Token => app.fault(Fault::TokenUnauthenticated),
+        Endpoint::Other => false,
+    };
     match client.auth {
         ClientAuth::PrivateKeyJwt => {
             let Some(jws) = parsed else {

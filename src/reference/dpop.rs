@@ -23,6 +23,10 @@ pub static DPOP_NONCE: HeaderName = HeaderName::from_static("dpop-nonce");
 /// Proofs older than this are refused (RFC 9449 §11.1: accept only for a limited time); the
 /// `jti` cache keeps entries exactly this long, so a replay is caught while a proof is usable.
 const MAX_AGE_SECS: i64 = 300;
+/// The `dpop-max-age-5s` fault's window: shorter than ordinary network latency plus clock skew.
+const FAULTY_MAX_AGE_SECS: i64 = 5;
+/// The claims RFC 9449 §4.2 defines, for the `dpop-extra-claims-rejected` fault.
+const KNOWN_CLAIMS: [&str; 6] = ["jti", "htm", "htu", "iat", "ath", "nonce"];
 /// How long a server nonce stays valid.
 const NONCE_LIFETIME_SECS: i64 = 300;
 /// A `jti` is a random string; kilobytes of it only fill the replay cache (RFC 9449 §11.1).
@@ -139,6 +143,10 @@ pub fn validate(
     if !proof.verify(jwk, alg) && !app.fault(Fault::DpopSignatureNotVerified) {
         return invalid("the signature does not verify with the jwk header");
     }
+    let defined = |c: &String| KNOWN_CLAIMS.contains(&c.as_str());
+    if app.fault(Fault::DpopExtraClaimsRejected) && !proof.claims.keys().all(defined) {
+        return invalid("the proof carries claims this server does not know");
+    }
     let (Some(jti), Some(htm), Some(htu), Some(iat)) = (
         proof.claim_str("jti"),
         proof.claim_str("htm"),
@@ -173,7 +181,12 @@ pub fn validate(
     } else {
         FUTURE_SKEW_SECS
     };
-    if !app.fault(Fault::DpopIatNotChecked) && (iat > now + skew || iat < now - MAX_AGE_SECS) {
+    let max_age = if app.fault(Fault::DpopMaxAge5s) {
+        FAULTY_MAX_AGE_SECS
+    } else {
+        MAX_AGE_SECS
+    };
+    if !app.fault(Fault::DpopIatNotChecked) && (iat > now + skew || iat < now - max_age) {
         return invalid("iat is outside the acceptance window");
     }
     if let Some(token) = expect.access_token {

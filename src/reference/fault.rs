@@ -132,6 +132,16 @@ pub enum Fault {
     DpopLongLivedTokens,
     /// PAR accepts a bare `client_id` and takes any https redirect URI from such a push.
     ParUnauthenticatedRedirectUris,
+    /// The RS matches the authorization scheme names `DPoP` and `Bearer` case-sensitively.
+    RsAuthSchemeCaseSensitive,
+    /// DPoP proofs older than 5 seconds are rejected.
+    DpopMaxAge5s,
+    /// DPoP proofs with claims beyond the ones RFC 9449 defines are rejected.
+    DpopExtraClaimsRejected,
+    /// The token endpoint accepts a bare `client_id`: PKCE is taken as the only proof.
+    TokenUnauthenticated,
+    /// The client assertion decides who the client is; a different `client_id` parameter is ignored.
+    ClientIdParamIgnored,
     /// PAR ignores a `request_uri` parameter in the pushed request.
     ParRequestUriIgnored,
     /// The PAR endpoint handles every HTTP method like POST.
@@ -263,6 +273,11 @@ impl Fault {
         Fault::ParDpopProofUnchecked,
         Fault::DpopLongLivedTokens,
         Fault::ParUnauthenticatedRedirectUris,
+        Fault::RsAuthSchemeCaseSensitive,
+        Fault::DpopMaxAge5s,
+        Fault::DpopExtraClaimsRejected,
+        Fault::TokenUnauthenticated,
+        Fault::ClientIdParamIgnored,
         Fault::ParRequestUriIgnored,
         Fault::ParAnyMethod,
         Fault::DpopLenientParsing,
@@ -554,6 +569,26 @@ impl Fault {
             Fault::ParUnauthenticatedRedirectUris => (
                 "par-unauthenticated-redirect-uris",
                 "PAR accepts a bare client_id and any https redirect_uri from it (RFC9126-7.2-1)",
+            ),
+            Fault::RsAuthSchemeCaseSensitive => (
+                "rs-auth-scheme-case-sensitive",
+                "the RS accepts the authorization schemes DPoP and Bearer only in that spelling (RFC9110-11.1-1)",
+            ),
+            Fault::DpopMaxAge5s => (
+                "dpop-max-age-5s",
+                "DPoP proofs older than 5 seconds are rejected (RFC9449-4.3-11)",
+            ),
+            Fault::DpopExtraClaimsRejected => (
+                "dpop-extra-claims-rejected",
+                "DPoP proofs with claims RFC 9449 does not define (nbf, exp) are rejected (RFC9449-4.3-11)",
+            ),
+            Fault::TokenUnauthenticated => (
+                "token-unauthenticated",
+                "the token endpoint accepts a bare client_id, with PKCE as the only proof (FAPI2-SP-5.3.2.1-3)",
+            ),
+            Fault::ClientIdParamIgnored => (
+                "client-id-param-ignored",
+                "a client_id parameter that differs from the client assertion's iss is ignored (OIDC-9-1)",
             ),
             Fault::ParRequestUriIgnored => (
                 "par-request-uri-ignored",

@@ -486,10 +486,17 @@ fn presented_token(
     };
     let text = value.to_str().unwrap_or_default();
     let (name, token) = text.split_once(' ').unwrap_or((text, ""));
-    // RFC 9110 §11.1: the scheme name is case-insensitive.
-    let scheme = if name.eq_ignore_ascii_case("dpop") {
+    // RFC 9110 §11.1: the scheme name is case-insensitive (the fault compares it exactly).
+    let is = |scheme: &str| {
+        if app.fault(Fault::RsAuthSchemeCaseSensitive) {
+            name == scheme
+        } else {
+            name.eq_ignore_ascii_case(scheme)
+        }
+    };
+    let scheme = if is("DPoP") {
         Scheme::Dpop
-    } else if name.eq_ignore_ascii_case("bearer") {
+    } else if is("Bearer") {
         Scheme::Bearer
     } else {
         return Err(Refusal {

@@ -1499,6 +1499,55 @@ async fn misbehaves(t: &T, fault: Fault) -> bool {
             ));
             push_status(t.post(&http, "/par", &p, None).await)
         }
+        Fault::RsAuthSchemeCaseSensitive => {
+            let tokens = t.tokens(mtls, None).await;
+            let req = t
+                .http(Some(&mtls.cert))
+                .get(t.server.resource_url())
+                .header("authorization", format!("bEARER {}", tokens.access));
+            t.send(req).await.status != StatusCode::OK
+        }
+        Fault::DpopMaxAge5s => {
+            let now = t.now();
+            let proof = t.proof_with(&key, "POST", &t.url("/par"), |c| c["iat"] = json!(now - 10));
+            !push_status(t.push(pkj, t.request(pkj, &verifier), Some(proof)).await)
+        }
+        Fault::DpopExtraClaimsRejected => {
+            let now = t.now();
+            let proof = t.proof_with(&key, "POST", &t.url("/par"), |c| {
+                c["nbf"] = json!(now);
+                c["exp"] = json!(now + 300);
+            });
+            !push_status(t.push(pkj, t.request(pkj, &verifier), Some(proof)).await)
+        }
+        Fault::TokenUnauthenticated => {
+            let code = t.code(pkj, &verifier, &[]).await;
+            let body = form(&[
+                ("client_id", &pkj.client_id),
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &pkj.redirect_uri),
+                ("code_verifier", &verifier),
+            ]);
+            let proof = t.proof(&key, "POST", &t.url("/token"));
+            t.post(&http, "/token", &body, Some(proof)).await.status == StatusCode::OK
+        }
+        Fault::ClientIdParamIgnored => {
+            let code = t.code(pkj, &verifier, &[]).await;
+            let mut body = with(
+                t.auth(pkj),
+                "client_id",
+                &t.client("client-pkj-2").client_id,
+            );
+            body.extend(form(&[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &pkj.redirect_uri),
+                ("code_verifier", &verifier),
+            ]));
+            let proof = t.proof(&key, "POST", &t.url("/token"));
+            t.post(&http, "/token", &body, Some(proof)).await.status == StatusCode::OK
+        }
         Fault::RsAcceptsExpiredTokens => {
             let tokens = t.tokens(mtls, None).await;
             t.server.advance_clock(61);

@@ -64,7 +64,7 @@ fn handle(
     body: &[u8],
 ) -> Result<Value, OAuthError> {
     let params = Params::form(headers, body)?;
-    let client = authenticate(app, &params, peer, Endpoint::Other)?;
+    let client = authenticate(app, &params, peer, Endpoint::Token)?;
     let proof = dpop::validate(
         app,
         headers,

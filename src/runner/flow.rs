@@ -380,12 +380,7 @@ fn client_auth_params(
         token_endpoint: &token,
         par_endpoint: &par,
     };
-    let other = ctx
-        .target
-        .clients
-        .iter()
-        .find(|c| c.name != client.name)
-        .and_then(|c| c.signing_key.as_ref());
+    let other = ctx.target.clients.iter().find(|c| c.name != client.name);
     let mut params = client_auth::auth_params(client, &aud, mutations, other, server_now(ctx))?;
     if let Some(slot) = params.iter_mut().find(|(k, _)| k == "client_assertion") {
         if mutations.has(&Mutation::AssertionReplay)
@@ -1043,7 +1038,10 @@ async fn protected_request(
         if mutations.has(&Mutation::AccessTokenInQuery) {
             url.query_pairs_mut().append_pair("access_token", &at);
         } else if dpop_on && !mutations.has(&Mutation::BearerDowngrade) {
-            headers.push(("Authorization".into(), format!("DPoP {at}")));
+            headers.push((
+                "Authorization".into(),
+                format!("{} {at}", scheme("DPoP", mutations)),
+            ));
             if !mutations.has(&Mutation::OmitDpopProof) {
                 headers.extend(proof_headers(
                     ctx,
@@ -1055,7 +1053,10 @@ async fn protected_request(
                 )?);
             }
         } else {
-            headers.push(("Authorization".into(), format!("Bearer {at}")));
+            headers.push((
+                "Authorization".into(),
+                format!("{} {at}", scheme("Bearer", mutations)),
+            ));
         }
         let spec = RequestSpec {
             label: target.label.into(),
@@ -1113,6 +1114,23 @@ fn presented_token(issued: &str, mutations: &[Mutation]) -> String {
     } else {
         issued.to_owned()
     }
+}
+
+/// The authorization scheme as written: `name`, or with `inverted_auth_scheme` every letter's
+/// case inverted (RFC 9110 §11.1: the same scheme).
+fn scheme(name: &str, mutations: &[Mutation]) -> String {
+    if !mutations.has(&Mutation::InvertedAuthScheme) {
+        return name.to_owned();
+    }
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_uppercase() {
+                c.to_ascii_lowercase()
+            } else {
+                c.to_ascii_uppercase()
+            }
+        })
+        .collect()
 }
 
 /// A fresh `x-fapi-interaction-id` (RFC 4122 v4 layout).
