@@ -139,7 +139,7 @@ fn no_response(fl: &FlowObs) -> String {
     }
 }
 
-pub(super) fn describe(r: &StageRecord) -> String {
+pub fn describe(r: &StageRecord) -> String {
     match &r.result {
         StageResult::Accepted => format!("{} accepted", r.stage.as_str()),
         StageResult::Rejected {

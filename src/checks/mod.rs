@@ -3,6 +3,7 @@
 //! A check reads `Observations` (what the steps gathered) and returns findings. It never sends,
 //! never prints and never picks FAIL or WARN: the item's level does that (`runner::outcome`).
 
+mod entropy;
 mod finding;
 pub mod flow;
 mod http;
@@ -17,6 +18,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use entropy::{Issued, MIN_SAMPLES, Samples};
 pub use finding::{Finding, FindingStatus};
 pub use flow::{FlowObs, Stage, StageRecord, StageResult};
 
@@ -117,6 +119,9 @@ pub enum CheckSpec {
     /// A DPoP-bound access token issued without DPoP nonces lives at most this many seconds
     /// (RFC9449-11.2-1); not applicable when the server asked for nonces.
     DpopTokenLifetimeBelow(ParExpiresInBelow),
+    /// The sampled values of each kind are distinct, with a random-looking part of ≥ 128 bits
+    /// that changes from flow to flow (FAPI2-SP-5.4.1-4, RFC9126-2.2-2): a heuristic.
+    ValuesLookRandom(entropy::ValuesLookRandom),
 }
 
 impl CheckSpec {
@@ -166,6 +171,7 @@ impl CheckSpec {
             CheckSpec::DpopNonceSingle(_) => "dpop_nonce_single",
             CheckSpec::DpopNonceSyntax(_) => "dpop_nonce_syntax",
             CheckSpec::PushedParametersWin => "pushed_parameters_win",
+            CheckSpec::ValuesLookRandom(_) => "values_look_random",
         }
     }
 
@@ -218,6 +224,7 @@ impl CheckSpec {
             CheckSpec::DpopNonceSingle(o) | CheckSpec::DpopNonceSyntax(o) => {
                 o.of.map(nonce::ChallengeAt::step)
             }
+            CheckSpec::ValuesLookRandom(_) => Some(StepKind::Samples),
             CheckSpec::Accepted(_) | CheckSpec::Rejected(_) => None,
         };
         one.into_iter().collect()
@@ -309,6 +316,7 @@ impl CheckSpec {
             CheckSpec::DpopNonceSingle(o) => nonce::one_header(name, obs, o.of),
             CheckSpec::DpopNonceSyntax(o) => nonce::syntax(name, obs, o.of),
             CheckSpec::PushedParametersWin => flow::pushed_parameters_win(name, obs),
+            CheckSpec::ValuesLookRandom(v) => entropy::values_look_random(name, obs, &v.of),
         }
     }
 }
@@ -454,6 +462,8 @@ pub struct Observations<'a> {
     pub flow: Option<&'a FlowObs>,
     /// What the TLS probe found, per host.
     pub tls: Option<&'a [crate::fapi::tls_probe::HostReport]>,
+    /// The values the `samples` step collected.
+    pub samples: Option<&'a Samples>,
 }
 
 impl Observations<'_> {
@@ -518,6 +528,8 @@ pub const CITED: &[&str] = &[
     nonce::REQ_ONE_HEADER,
     nonce::REQ_SYNTAX,
     flow::REQ_PUSHED_WIN,
+    entropy::REQ_ENTROPY,
+    entropy::REQ_REQUEST_URI_RANDOM,
 ];
 
 #[cfg(test)]
@@ -588,6 +600,7 @@ pub(crate) mod testkit {
         pub jwks: Option<Document>,
         pub flow: Option<FlowObs>,
         pub tls: Option<Vec<crate::fapi::tls_probe::HostReport>>,
+        pub samples: Option<Samples>,
     }
 
     /// Runs `f` on observations made of `parts`, with the issuer `https://as.example`.
@@ -605,6 +618,7 @@ pub(crate) mod testkit {
             jwks: parts.jwks.as_ref(),
             flow: parts.flow.as_ref(),
             tls: parts.tls.as_deref(),
+            samples: parts.samples.as_ref(),
         };
         f(&obs)
     }

@@ -371,6 +371,7 @@ mod tests {
             jwks: None,
             flow: Some(&flow),
             tls: None,
+            samples: None,
         };
         f(&obs)
     }

@@ -27,6 +27,9 @@ pub enum Step {
     Userinfo(FlowStep),
     /// Revoke the access token at the AS's `revocation_endpoint` (RFC 7009), if it offers one.
     Revoke(FlowStep),
+    /// Run `count` fresh, correct flows and keep what the AS issued in each, for checks that
+    /// judge many values together (FAPI2-SP-5.4.1-4 entropy).
+    Samples(SamplesStep),
     /// Offer TLS 1.0, 1.1 and weak TLS 1.2 suites to every host of the target (raw ClientHellos).
     TlsProbe,
 }
@@ -44,6 +47,7 @@ impl Step {
             Step::Resource(_) => StepKind::Resource,
             Step::Userinfo(_) => StepKind::Userinfo,
             Step::Revoke(_) => StepKind::Revoke,
+            Step::Samples(_) => StepKind::Samples,
             Step::TlsProbe => StepKind::TlsProbe,
         }
     }
@@ -64,7 +68,11 @@ impl Step {
                     || t.client != ClientRole::Primary
                     || t.grant == Grant::Password
             }
-            Step::Discovery(_) | Step::FetchJwks | Step::Request(_) | Step::TlsProbe => false,
+            Step::Discovery(_)
+            | Step::FetchJwks
+            | Step::Request(_)
+            | Step::Samples(_)
+            | Step::TlsProbe => false,
         }
     }
 }
@@ -147,6 +155,7 @@ pub enum StepKind {
     Resource,
     Userinfo,
     Revoke,
+    Samples,
     TlsProbe,
 }
 
@@ -163,9 +172,35 @@ impl StepKind {
             StepKind::Resource => "resource",
             StepKind::Userinfo => "userinfo",
             StepKind::Revoke => "revoke",
+            StepKind::Samples => "samples",
             StepKind::TlsProbe => "tls_probe",
         }
     }
+}
+
+/// `- samples: { count: 20, through: token }`: independent correct flows, each with a fresh
+/// client instance (PKCE, state, DPoP key), as far as `through`.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SamplesStep {
+    #[serde(default = "default_sample_count")]
+    pub count: usize,
+    #[serde(default)]
+    pub through: SampleThrough,
+}
+
+fn default_sample_count() -> usize {
+    20
+}
+
+/// How far each sampled flow goes: request_uris need only PAR; codes a login; tokens all three.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SampleThrough {
+    Par,
+    Authorize,
+    #[default]
+    Token,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Default)]

@@ -179,6 +179,25 @@ fn validate_item(
             .hint("an item without a check can never fail; add at least one"),
         );
     }
+    for step in &item.flow {
+        if let crate::fapi::step::Step::Samples(sm) = &step.value
+            && !(crate::checks::MIN_SAMPLES..=MAX_SAMPLES).contains(&sm.count)
+        {
+            problems.push(
+                at(
+                    step,
+                    Diagnostic::new(format!(
+                        "item `{id}`: samples count {} is outside {}..={MAX_SAMPLES}",
+                        sm.count,
+                        crate::checks::MIN_SAMPLES
+                    )),
+                    file,
+                    source,
+                )
+                .hint("fewer samples cannot be judged; more only add flows and evidence"),
+            );
+        }
+    }
     let kinds: Vec<_> = item.flow.iter().map(|s| s.value.kind()).collect();
     for check in &item.expect {
         for needed in check
@@ -222,6 +241,9 @@ fn validate_item(
         );
     }
 }
+
+/// The most flows one `samples` step may run: each adds several exchanges to the evidence.
+const MAX_SAMPLES: usize = 100;
 
 fn applies_outside_matrix(applies: &VariantMatrix, matrix: &VariantMatrix) -> Option<String> {
     fn outside<T: PartialEq + Copy>(

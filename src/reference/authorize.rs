@@ -24,7 +24,7 @@ use super::app::App;
 use super::fault::Fault;
 use super::oauth::Params;
 use super::par::validate_request;
-use super::state::{AuthorizationRequest, CodeRecord, LoginSession, random_value};
+use super::state::{AuthorizationRequest, CodeRecord, LoginSession, random_bytes, random_value};
 
 /// FAPI2-SP-5.3.2.1-11: codes live at most 60 s.
 const CODE_LIFETIME_SECS: i64 = 60;
@@ -277,7 +277,11 @@ fn approve(app: &App, request_uri: &str, user: &str, auth_time: i64) -> Response
     let Some(request) = request else {
         return error_page(app, None, "request_uri is unknown, used or expired");
     };
-    let code = random_value();
+    let code = if app.fault(Fault::ShortCodes) {
+        random_bytes::<8>()
+    } else {
+        random_value()
+    };
     let lifetime = if app.fault(Fault::CodeLifetime120s) {
         FAULTY_CODE_LIFETIME_SECS
     } else {

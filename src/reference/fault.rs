@@ -199,6 +199,10 @@ pub enum Fault {
     DpopHtuExactMatch,
     /// `redirect_uri` and `state` in the query override the pushed ones.
     FrontChannelOverridesPar,
+    /// request_uris end in a zero-padded sequence number instead of a random value.
+    RequestUriCounter,
+    /// Authorization codes carry 64 random bits instead of 256.
+    ShortCodes,
 }
 
 /// Why a fault name was refused; lists the known names so the user can pick one.
@@ -306,6 +310,8 @@ impl Fault {
         Fault::DpopLongJtiServerError,
         Fault::DpopHtuExactMatch,
         Fault::FrontChannelOverridesPar,
+        Fault::RequestUriCounter,
+        Fault::ShortCodes,
     ];
 
     /// The kebab-case name used on the command line and in plans.
@@ -701,6 +707,14 @@ impl Fault {
             Fault::FrontChannelOverridesPar => (
                 "front-channel-overrides-par",
                 "redirect_uri and state sent next to request_uri at the authorization endpoint override the pushed ones (RFC9126-4-3)",
+            ),
+            Fault::RequestUriCounter => (
+                "request-uri-counter",
+                "request_uris end in a zero-padded sequence number (req-000…0042) instead of a random value (RFC9126-2.2-2)",
+            ),
+            Fault::ShortCodes => (
+                "short-codes",
+                "authorization codes are 11 base64url characters, 64 random bits instead of at least 128 (FAPI2-SP-5.4.1-4)",
             ),
         }
     }

@@ -4,6 +4,7 @@
 //! FAPI 2.0 makes PAR mandatory (FAPI2-SP-5.3.2.2-2, -3), so this is where requests are checked.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use axum::Extension;
 use axum::body::Bytes;
@@ -107,7 +108,13 @@ fn handle(
     } else {
         REQUEST_URI_LIFETIME_SECS
     };
-    let request_uri = format!("{REQUEST_URI_PREFIX}{}", random_value());
+    let request_uri = if app.fault(Fault::RequestUriCounter) {
+        // Unique, so the server works, but the next one is one more than the last.
+        let seq = app.store.request_uri_seq.fetch_add(1, Ordering::Relaxed) + 1;
+        format!("{REQUEST_URI_PREFIX}req-{seq:024}")
+    } else {
+        format!("{REQUEST_URI_PREFIX}{}", random_value())
+    };
     let now = app.now();
     // The fault keeps the request far beyond the lifetime it announces.
     let kept_for = if app.fault(Fault::RequestUriNeverExpires) {

@@ -38,7 +38,12 @@ impl Clock {
 
 /// A fresh random value with 256 bits of entropy, base64url (FAPI2-SP-5.4.1-4 asks for 128).
 pub fn random_value() -> String {
-    let mut bytes = [0u8; 32];
+    random_bytes::<32>()
+}
+
+/// `N` random bytes, base64url.
+pub fn random_bytes<const N: usize>() -> String {
+    let mut bytes = [0u8; N];
     // aws-lc-rs draws from the system RNG; it fails only if the OS has no entropy source, and
     // then nothing secure can be done at all.
     aws_lc_rs::rand::fill(&mut bytes).expect("system random number generator is available");
@@ -285,6 +290,8 @@ pub struct Store {
     pub rs_dpop_nonces: ExpiringMap<()>,
     /// Login sessions by id.
     pub logins: ExpiringMap<LoginSession>,
+    /// The last request_uri sequence number (only the `request-uri-counter` fault uses it).
+    pub request_uri_seq: std::sync::atomic::AtomicU64,
 }
 
 impl Store {

@@ -1751,6 +1751,21 @@ async fn misbehaves(t: &T, fault: Fault) -> bool {
                 .await;
             res.status != StatusCode::OK
         }
+        Fault::RequestUriCounter => {
+            // Two pushes in a row: the second request_uri is the first's number plus one.
+            let mut seq = Vec::new();
+            for _ in 0..2 {
+                let pushed = t.push(pkj, t.request(pkj, &verifier), None).await;
+                let uri = pushed.body["request_uri"].as_str().unwrap_or_default();
+                let tail = uri.rsplit(':').next().unwrap_or_default();
+                seq.push(
+                    tail.strip_prefix("req-")
+                        .and_then(|n| n.parse::<u64>().ok()),
+                );
+            }
+            matches!(seq[..], [Some(a), Some(b)] if b == a + 1)
+        }
+        Fault::ShortCodes => t.code(pkj, &verifier, &[]).await.len() < 22,
     }
 }
 

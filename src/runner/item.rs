@@ -37,6 +37,30 @@ pub(super) struct State {
     /// `revocation_endpoint`, no advertised expiry, a lifetime beyond `--max-wait`). The item
     /// then SKIPs: nothing it claims was tried.
     pub inapplicable: Option<String>,
+    /// What a `samples` step collected.
+    pub samples: Option<crate::checks::Samples>,
+}
+
+impl State {
+    /// The state of a new client instance, before any step.
+    pub fn new(variant: &Variant, key: &ItemKey, slot: Arc<Slot>) -> State {
+        State {
+            last_by_step: HashMap::new(),
+            metadata: None,
+            jwks: None,
+            flow: FlowState::new(variant.clone()),
+            obs: FlowObs {
+                sender_constraint: variant.sender_constraint,
+                ..Default::default()
+            },
+            flow_ran: false,
+            tls: None,
+            key: key.clone(),
+            slot,
+            inapplicable: None,
+            samples: None,
+        }
+    }
 }
 
 /// Runs the flow and the checks. A step that cannot proceed adds an inconclusive finding and ends
@@ -50,21 +74,7 @@ pub async fn execute(
     events: &UnboundedSender<Event>,
     slot: Arc<Slot>,
 ) -> Vec<Finding> {
-    let mut state = State {
-        last_by_step: HashMap::new(),
-        metadata: None,
-        jwks: None,
-        flow: FlowState::new(variant.clone()),
-        obs: FlowObs {
-            sender_constraint: variant.sender_constraint,
-            ..Default::default()
-        },
-        flow_ran: false,
-        tls: None,
-        key: key.clone(),
-        slot,
-        inapplicable: None,
-    };
+    let mut state = State::new(variant, key, slot);
     let mut findings = Vec::new();
     for (index, step) in item.flow.iter().enumerate() {
         let step = &step.value;
@@ -133,6 +143,7 @@ pub async fn execute(
             Step::Revoke(f) => {
                 flow::revoke(&ctx, &mut state, index, f.client, &f.mutations, recorder).await
             }
+            Step::Samples(sm) => super::samples::collect(&ctx, sm, &mut state, recorder).await,
             Step::TlsProbe => tls_probe(&ctx, recorder, &mut state).await,
         };
         if let Err(blocked) = result {
@@ -160,6 +171,7 @@ pub async fn execute(
         jwks: state.jwks.as_ref(),
         flow: state.flow_ran.then_some(&state.obs),
         tls: state.tls.as_deref(),
+        samples: state.samples.as_ref(),
     };
     findings.extend(item.expect.iter().map(|c| c.value.evaluate(&obs)));
     findings

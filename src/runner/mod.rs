@@ -6,6 +6,7 @@ pub mod events;
 mod flow;
 mod item;
 pub mod outcome;
+mod samples;
 mod slot;
 
 use std::sync::Arc;
