@@ -2,14 +2,15 @@
 //! OIDC Core §9, FAPI2-SP-5.3.2.1-8) and `tls_client_auth` (RFC 8705 §2), with the mutations that
 //! break them on purpose.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
+use super::dpop;
 use super::jose;
 use super::mutation::{AudChoice, Mutation, Mutations};
 use super::pkce::random_token;
 use crate::plan::ClientAuth;
 use crate::target::Client;
-use crate::target::keys::SigningKey;
+use crate::target::keys::{SigningKey, public_key_pem};
 
 /// The JWT bearer client assertion type (RFC 7523 §2.2).
 pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -110,17 +111,46 @@ pub fn assertion(
             o.remove("nbf");
         }
     }
-    let header = json!({"typ": "JWT", "kid": key.kid});
+    sign_assertion(&claims, key, mutations)
+}
+
+/// Signs the claims as the client would, or in the one wrong way the mutations ask for.
+fn sign_assertion(
+    claims: &Value,
+    key: &SigningKey,
+    mutations: &[Mutation],
+) -> Result<String, String> {
+    let mut header = json!({"typ": "JWT", "kid": key.kid});
+    if mutations.has(&Mutation::AssertionUnknownCrit) {
+        jose::add_unknown_crit(&mut header);
+    }
     if mutations.has(&Mutation::AssertionAlgNone) {
-        return Ok(jose::unsigned(header, &claims));
+        return Ok(jose::unsigned(header, claims));
     }
     if mutations.has(&Mutation::AssertionAlgRs256) {
         if key.kind != crate::target::keys::KeyKind::Rsa {
             return Err("RS256 needs an RSA client key".into());
         }
-        return jose::sign_as(header, &claims, key, jsonwebtoken::Algorithm::RS256);
+        return jose::sign_as(header, claims, key, jsonwebtoken::Algorithm::RS256);
     }
-    jose::sign(header, &claims, key)
+    if mutations.has(&Mutation::AssertionHs256PublicKey) {
+        // Anyone can fetch the client's public key; a verifier that lets the token pick HS256
+        // and feeds the key it holds for the client to HMAC accepts this forgery.
+        let secret = public_key_pem(&key.spki_der);
+        return Ok(jose::sign_hs256(header, claims, secret.as_bytes()));
+    }
+    if mutations.has(&Mutation::AssertionEmbeddedJwk) {
+        return signed_by_embedded_key(claims);
+    }
+    jose::sign(header, claims, key)
+}
+
+/// Signs with a fresh attacker key and carries that key's public JWK in the header, without the
+/// client's `kid`: only a verifier that trusts keys the token brings along accepts it.
+fn signed_by_embedded_key(claims: &Value) -> Result<String, String> {
+    let attacker = dpop::generate_key()?.signing;
+    let header = json!({"typ": "JWT", "jwk": dpop::public_jwk(&attacker)});
+    jose::sign(header, claims, &attacker)
 }
 
 #[cfg(test)]
@@ -185,5 +215,41 @@ mod tests {
                 < 1_000_000
         );
         assert_eq!(claims(&[Mutation::AssertionAlgNone]).0["alg"], "none");
+    }
+
+    #[test]
+    fn hs256_assertion_is_keyed_with_the_client_public_key_pem() {
+        let k = key();
+        let token = assertion("c1", &AUD, &k, &[Mutation::AssertionHs256PublicKey], 1).unwrap();
+        let jws = jose::parse(&token).unwrap();
+        assert_eq!((jws.alg(), jws.kid()), (Some("HS256"), Some("k1")));
+        let pem = public_key_pem(&k.spki_der);
+        assert!(pem.starts_with("-----BEGIN PUBLIC KEY-----\n"));
+        let mac = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, pem.as_bytes());
+        let (input, sig) = token.rsplit_once('.').unwrap();
+        let sig = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, sig);
+        assert!(aws_lc_rs::hmac::verify(&mac, input.as_bytes(), &sig.unwrap()).is_ok());
+    }
+
+    #[test]
+    fn embedded_jwk_assertion_verifies_only_with_its_own_header_key() {
+        let k = key();
+        let token = assertion("c1", &AUD, &k, &[Mutation::AssertionEmbeddedJwk], 1).unwrap();
+        let jws = jose::parse(&token).unwrap();
+        assert_eq!(jws.kid(), None);
+        let embedded = jws.header["jwk"].as_object().unwrap();
+        assert!(embedded.get("d").is_none() && embedded.get("kid").is_none());
+        assert_eq!(jws.verify(embedded), Ok(true));
+        assert_eq!(jws.verify(k.public_jwk.as_object().unwrap()), Ok(false));
+    }
+
+    #[test]
+    fn crit_assertion_is_correctly_signed() {
+        let k = key();
+        let token = assertion("c1", &AUD, &k, &[Mutation::AssertionUnknownCrit], 1).unwrap();
+        let jws = jose::parse(&token).unwrap();
+        assert_eq!(jws.header["crit"], json!([jose::UNKNOWN_CRIT]));
+        assert_eq!(jws.kid(), Some("k1"));
+        assert_eq!(jws.verify(k.public_jwk.as_object().unwrap()), Ok(true));
     }
 }

@@ -58,7 +58,7 @@ pub struct ProofFor<'a> {
 }
 
 /// The public JWK that goes into the proof header: only public members (RFC 9449 §4.2).
-fn public_jwk(key: &SigningKey) -> Value {
+pub fn public_jwk(key: &SigningKey) -> Value {
     let mut jwk = key.public_jwk.clone();
     if let Some(o) = jwk.as_object_mut() {
         o.retain(|k, _| matches!(k.as_str(), "kty" | "crv" | "x" | "y" | "n" | "e"));
@@ -139,9 +139,18 @@ pub fn proof(
     if mutations.has(&Mutation::DpopJwkPrivate) {
         jwk["d"] = json!(key.d);
     }
-    let header = json!({"typ": typ, "jwk": jwk});
+    let mut header = json!({"typ": typ, "jwk": jwk});
+    if mutations.has(&Mutation::DpopUnknownCrit) {
+        jose::add_unknown_crit(&mut header);
+    }
     if mutations.has(&Mutation::DpopAlgNone) {
         return Ok(jose::unsigned(header, &claims));
+    }
+    if mutations.has(&Mutation::DpopHs256Jwk) {
+        // The only key a proof names is its own `jwk`; a verifier that lets the token pick HS256
+        // and feeds that key, as JSON, to HMAC accepts this forgery.
+        let secret = header["jwk"].to_string();
+        return Ok(jose::sign_hs256(header, &claims, secret.as_bytes()));
     }
     if mutations.has(&Mutation::DpopJwkOtherKey) {
         return sign(header, &claims, &generate_key()?.signing, mutations);
@@ -317,5 +326,36 @@ mod malformed_tests {
             32
         );
         assert!(verifies(&private));
+    }
+
+    #[test]
+    fn hs256_proof_is_keyed_with_its_jwk_json() {
+        let key = generate_key().unwrap();
+        let token = proof(&key, &target(), &[Mutation::DpopHs256Jwk], 1).unwrap();
+        let (h, _) = jose::decode_unverified(&token).unwrap();
+        assert_eq!(h["alg"], "HS256");
+        assert_eq!(thumbprint(&h["jwk"]), thumbprint(&key.signing.public_jwk));
+        // The secret is the jwk member's text as it stands in the header.
+        let secret = h["jwk"].to_string();
+        let header_text = URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap());
+        assert!(
+            String::from_utf8(header_text.unwrap())
+                .unwrap()
+                .contains(&secret)
+        );
+        let mac = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret.as_bytes());
+        let (input, sig) = token.rsplit_once('.').unwrap();
+        let sig = URL_SAFE_NO_PAD.decode(sig).unwrap();
+        assert!(aws_lc_rs::hmac::verify(&mac, input.as_bytes(), &sig).is_ok());
+    }
+
+    #[test]
+    fn crit_proof_is_correctly_signed() {
+        let key = generate_key().unwrap();
+        let token = proof(&key, &target(), &[Mutation::DpopUnknownCrit], 1).unwrap();
+        let (h, _) = jose::decode_unverified(&token).unwrap();
+        assert_eq!(h["crit"], json!([jose::UNKNOWN_CRIT]));
+        assert_eq!(h[jose::UNKNOWN_CRIT], true);
+        assert!(verifies(&token));
     }
 }

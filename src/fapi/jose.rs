@@ -332,6 +332,35 @@ pub fn unsigned(mut header: Value, claims: &Value) -> String {
     )
 }
 
+/// An HS256 JWS whose MAC is keyed with `secret`: only for negative tests, where the secret is
+/// public key material, as in the algorithm-confusion attack (RFC 8725 §2.1, §3.1).
+pub fn sign_hs256(mut header: Value, claims: &Value, secret: &[u8]) -> String {
+    if let Some(h) = header.as_object_mut() {
+        h.insert("alg".into(), Value::String("HS256".into()));
+    }
+    let signing_input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret);
+    let mac = aws_lc_rs::hmac::sign(&key, signing_input.as_bytes());
+    format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(mac.as_ref()))
+}
+
+/// A header parameter no recipient understands, for the `crit` probes.
+pub const UNKNOWN_CRIT: &str = "urn:example:fapi-harness-unknown";
+
+/// Marks `header` as using an extension the recipient cannot know: `crit` names it and the
+/// header carries it. RFC 7515 §4.1.11: a recipient that does not understand a parameter listed
+/// in `crit` must reject the JWS.
+pub fn add_unknown_crit(header: &mut Value) {
+    if let Some(h) = header.as_object_mut() {
+        h.insert("crit".into(), serde_json::json!([UNKNOWN_CRIT]));
+        h.insert(UNKNOWN_CRIT.into(), Value::Bool(true));
+    }
+}
+
 #[cfg(test)]
 mod sign_tests {
     use super::*;
@@ -383,6 +412,32 @@ mod sign_tests {
         );
         let other = key(&rcgen::PKCS_ECDSA_P256_SHA256, None);
         assert_eq!(es.verify(&jwk(&other)), Ok(false));
+    }
+
+    #[test]
+    fn hs256_tokens_carry_the_mac_of_their_secret() {
+        let token = sign_hs256(
+            serde_json::json!({"kid": "k"}),
+            &serde_json::json!({"a": 1}),
+            b"secret",
+        );
+        let jws = parse(&token).unwrap();
+        assert_eq!(jws.alg(), Some("HS256"));
+        assert_eq!(jws.kid(), Some("k"));
+        let (input, sig) = token.rsplit_once('.').unwrap();
+        let mac_key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, b"secret");
+        let mac = URL_SAFE_NO_PAD.decode(sig).unwrap();
+        assert!(aws_lc_rs::hmac::verify(&mac_key, input.as_bytes(), &mac).is_ok());
+        let k = key(&rcgen::PKCS_ECDSA_P256_SHA256, None);
+        assert!(jws.verify(&jwk(&k)).is_err(), "no FAPI key verifies HS256");
+    }
+
+    #[test]
+    fn unknown_crit_is_listed_and_present() {
+        let mut h = serde_json::json!({"typ": "JWT"});
+        add_unknown_crit(&mut h);
+        assert_eq!(h["crit"], serde_json::json!([UNKNOWN_CRIT]));
+        assert_eq!(h[UNKNOWN_CRIT], true);
     }
 
     #[test]

@@ -66,6 +66,15 @@ pub enum Mutation {
     AssertionReplay,
     /// Sign the client assertion with RS256 (the client's RSA key, PKCS#1 v1.5 padding).
     AssertionAlgRs256,
+    /// Sign the client assertion with HS256, the MAC keyed with the PEM text of the client's
+    /// public key, under the client key's `kid` (algorithm confusion, RFC 8725 §2.1).
+    AssertionHs256PublicKey,
+    /// Sign the client assertion with a fresh key and embed that key's public JWK in the `jwk`
+    /// header, with no `kid` (RFC 8725 §3.10: keys named by the token itself are not trusted).
+    AssertionEmbeddedJwk,
+    /// A correctly signed client assertion whose `crit` header names an unknown extension
+    /// (RFC 7515 §4.1.11).
+    AssertionUnknownCrit,
     // DPoP (RFC 9449)
     /// No DPoP proof where one is required.
     OmitDpopProof,
@@ -88,6 +97,11 @@ pub enum Mutation {
     DpopWrongTyp,
     /// Proof with `alg: none`.
     DpopAlgNone,
+    /// Proof signed HS256, the MAC keyed with the JSON text of its own `jwk` header (algorithm
+    /// confusion; RFC 9449 §4.3 check 5 demands an asymmetric algorithm).
+    DpopHs256Jwk,
+    /// A correctly signed proof whose `crit` header names an unknown extension (RFC 7515 §4.1.11).
+    DpopUnknownCrit,
     /// Proof whose header segment carries a character outside the base64url alphabet.
     DpopBadBase64url,
     /// Proof whose header is a JSON object followed by a stray `}`: not valid JSON.

@@ -13,6 +13,7 @@ use super::pki::subject_dn;
 use super::registry::RegisteredClient;
 use super::tls::PeerCert;
 use crate::plan::ClientAuth;
+use crate::target::keys::{SigningKey, public_key_pem};
 
 /// RFC 7523 §2.2.
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -125,25 +126,20 @@ fn check_assertion(app: &App, client: &RegisteredClient, jws: &jws::Jws) -> Resu
     let Some(key) = &client.signing_key else {
         return bad("the client has no registered key");
     };
+    if jws.has_crit() && !app.fault(Fault::JwsCritIgnored) {
+        return bad("crit lists an extension this server does not understand (RFC 7515 §4.1.11)");
+    }
     let alg_allowed = match jws.alg() {
         Some(a) if a.is_fapi() => true,
         Some(Alg::None) => app.fault(Fault::AssertionAlgNone),
         Some(Alg::Rs256) => app.fault(Fault::AssertionRs256),
+        Some(Alg::Hs256) => app.fault(Fault::AssertionHs256KeyConfusion),
         _ => false,
     };
     let Some(alg) = jws.alg().filter(|_| alg_allowed) else {
         return bad("alg must be PS256, ES256 or EdDSA");
     };
-    // The fault verifies against every registered key, as a server would that keeps one key
-    // store for all clients and never asks whose key matched.
-    let verified = jws.verify(&key.public_jwk, alg)
-        || (app.fault(Fault::AssertionAnyClientKey)
-            && app
-                .clients
-                .iter()
-                .filter_map(|c| c.signing_key.as_ref())
-                .any(|k| jws.verify(&k.public_jwk, alg)));
-    if !verified {
+    if !signature_ok(app, key, jws, alg) {
         return bad("the signature does not verify with the client's registered key");
     }
     if jws.claim_str("iss") != Some(client.client_id.as_str())
@@ -189,6 +185,32 @@ fn check_assertion(app: &App, client: &RegisteredClient, jws: &jws::Jws) -> Resu
         return bad("the jti was already used");
     }
     Ok(())
+}
+
+/// Whether the assertion verifies with the client's registered key, or, with a fault on, with a
+/// key the faulty server wrongly trusts.
+fn signature_ok(app: &App, key: &SigningKey, jws: &jws::Jws, alg: Alg) -> bool {
+    if alg == Alg::Hs256 {
+        // Only the key-confusion fault lets HS256 through: its JWT library is handed the key
+        // the server holds for the client, as PEM, and uses it as whatever the token's alg
+        // needs; for HS256, an HMAC secret anyone can fetch.
+        return jws.verify_hmac(public_key_pem(&key.spki_der).as_bytes());
+    }
+    // The fault prefers a key the token brings along over the registered one, as node-jose
+    // did (CVE-2018-0114).
+    let embedded = jws.header.get("jwk").filter(|j| j.is_object());
+    if let Some(jwk) = embedded.filter(|_| app.fault(Fault::AssertionEmbeddedJwkTrusted)) {
+        return jws.verify(jwk, alg);
+    }
+    // The fault verifies against every registered key, as a server would that keeps one key
+    // store for all clients and never asks whose key matched.
+    jws.verify(&key.public_jwk, alg)
+        || (app.fault(Fault::AssertionAnyClientKey)
+            && app
+                .clients
+                .iter()
+                .filter_map(|c| c.signing_key.as_ref())
+                .any(|k| jws.verify(&k.public_jwk, alg)))
 }
 
 fn audience_ok(app: &App, aud: Option<&Value>) -> bool {

@@ -203,6 +203,14 @@ pub enum Fault {
     RequestUriCounter,
     /// Authorization codes carry 64 random bits instead of 256.
     ShortCodes,
+    /// HS256 client assertions are accepted, their MAC keyed with the registered public key's PEM.
+    AssertionHs256KeyConfusion,
+    /// A client assertion is verified with the key in its `jwk` header, if it has one.
+    AssertionEmbeddedJwkTrusted,
+    /// HS256 DPoP proofs are accepted, their MAC keyed with the JSON of the `jwk` header.
+    DpopHs256KeyConfusion,
+    /// Client assertions and DPoP proofs are accepted whatever their `crit` header names.
+    JwsCritIgnored,
 }
 
 /// Why a fault name was refused; lists the known names so the user can pick one.
@@ -312,6 +320,10 @@ impl Fault {
         Fault::FrontChannelOverridesPar,
         Fault::RequestUriCounter,
         Fault::ShortCodes,
+        Fault::AssertionHs256KeyConfusion,
+        Fault::AssertionEmbeddedJwkTrusted,
+        Fault::DpopHs256KeyConfusion,
+        Fault::JwsCritIgnored,
     ];
 
     /// The kebab-case name used on the command line and in plans.
@@ -715,6 +727,22 @@ impl Fault {
             Fault::ShortCodes => (
                 "short-codes",
                 "authorization codes are 11 base64url characters, 64 random bits instead of at least 128 (FAPI2-SP-5.4.1-4)",
+            ),
+            Fault::AssertionHs256KeyConfusion => (
+                "assertion-hs256-key-confusion",
+                "HS256 client assertions are accepted, the MAC keyed with the PEM text of the client's registered public key (FAPI2-SP-5.4.1-1.1)",
+            ),
+            Fault::AssertionEmbeddedJwkTrusted => (
+                "assertion-embedded-jwk-trusted",
+                "a client assertion with a jwk header is verified with that key instead of the client's registered one (FAPI2-SP-5.4.1-1.1)",
+            ),
+            Fault::DpopHs256KeyConfusion => (
+                "dpop-hs256-key-confusion",
+                "HS256 DPoP proofs are accepted, the MAC keyed with the JSON text of the proof's jwk header (RFC9449-4.3-5, FAPI2-SP-5.4.1-1.1)",
+            ),
+            Fault::JwsCritIgnored => (
+                "jws-crit-ignored",
+                "client assertions and DPoP proofs whose crit header lists an extension the server does not understand are accepted (FAPI2-SP-5.4.1-1.1)",
             ),
         }
     }

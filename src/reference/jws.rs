@@ -27,6 +27,9 @@ pub enum Alg {
     Rs256,
     /// Unsigned (never allowed, FAPI2-SP-5.4.1-1.3).
     None,
+    /// HMAC with SHA-256: symmetric, so never allowed where a public key verifies (RFC 8725
+    /// §3.1); only the key-confusion faults accept it.
+    Hs256,
 }
 
 impl Alg {
@@ -38,6 +41,7 @@ impl Alg {
             "EdDSA" => Some(Alg::EdDsa),
             "RS256" => Some(Alg::Rs256),
             "none" => Some(Alg::None),
+            "HS256" => Some(Alg::Hs256),
             _ => None,
         }
     }
@@ -155,6 +159,18 @@ impl Jws {
             .or_else(|| v.as_f64().filter(|f| f.is_finite()).map(|f| f as i64))
     }
 
+    /// Whether the header uses an extension this server must understand (`crit`). The server
+    /// understands none, so any `crit` makes the JWS invalid (RFC 7515 §4.1.11).
+    pub fn has_crit(&self) -> bool {
+        self.header.contains_key("crit")
+    }
+
+    /// Whether the signature is the HS256 MAC of the signing input under `secret`.
+    pub fn verify_hmac(&self, secret: &[u8]) -> bool {
+        let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret);
+        aws_lc_rs::hmac::verify(&key, self.signing_input.as_bytes(), &self.signature).is_ok()
+    }
+
     /// Whether the signature verifies under `jwk` with `alg` (and the key type fits `alg`).
     pub fn verify(&self, jwk: &Value, alg: Alg) -> bool {
         let msg = self.signing_input.as_bytes();
@@ -168,6 +184,8 @@ impl Jws {
         let crv = jwk.get("crv").and_then(Value::as_str);
         match alg {
             Alg::None => sig.is_empty(),
+            // A JWK here is a public key; an HMAC needs a secret (see `verify_hmac`).
+            Alg::Hs256 => false,
             Alg::Ps256 | Alg::Rs256 => {
                 let (Some("RSA"), Some(n), Some(e)) = (kty, field("n"), field("e")) else {
                     return false;
@@ -257,6 +275,17 @@ mod tests {
             );
             assert!(!jws.verify(&k.public_jwk, Alg::None));
         }
+    }
+
+    #[test]
+    fn hmac_verifies_only_under_its_secret_and_never_with_a_jwk() {
+        let k = key(&rcgen::PKCS_ECDSA_P256_SHA256);
+        let t = crate::fapi::jose::sign_hs256(json!({"crit": ["x"]}), &json!({"a": 1}), b"s");
+        let jws = parse(&t).unwrap();
+        assert_eq!(jws.alg(), Some(Alg::Hs256));
+        assert!(jws.has_crit());
+        assert!(jws.verify_hmac(b"s") && !jws.verify_hmac(b"t"));
+        assert!(!jws.verify(&k.public_jwk, Alg::Hs256));
     }
 
     #[test]

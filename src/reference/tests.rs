@@ -13,7 +13,8 @@ use serde_json::{Value, json};
 use super::pki::IssuedCert;
 use super::registry::RegisteredClient;
 use super::*;
-use crate::target::keys::{SigningKey, parse_signing_key, thumbprint};
+use crate::fapi::jose;
+use crate::target::keys::{SigningKey, parse_signing_key, public_key_pem, thumbprint};
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
@@ -142,12 +143,17 @@ impl T {
     }
 
     /// A client assertion for `c` with `aud` = issuer, after `tweak` edits the claims.
-    fn assertion_with(&self, c: &RegisteredClient, tweak: impl FnOnce(&mut Value)) -> String {
+    /// The claims of a correct client assertion by `c`.
+    fn assertion_claims(&self, c: &RegisteredClient) -> Value {
         let now = self.now();
-        let mut claims = json!({
+        json!({
             "iss": c.client_id, "sub": c.client_id, "aud": self.server.issuer(),
             "jti": state::random_value(), "iat": now, "exp": now + 60,
-        });
+        })
+    }
+
+    fn assertion_with(&self, c: &RegisteredClient, tweak: impl FnOnce(&mut Value)) -> String {
+        let mut claims = self.assertion_claims(c);
         tweak(&mut claims);
         let key = c.signing_key.as_ref().unwrap();
         jws::sign(
@@ -1742,6 +1748,42 @@ async fn misbehaves(t: &T, fault: Fault) -> bool {
             res.header("location").is_some_and(|l| {
                 query_of(l).get("state").map(String::as_str) == Some("front-channel")
             })
+        }
+        Fault::AssertionHs256KeyConfusion => {
+            let key = pkj.signing_key.as_ref().unwrap();
+            let secret = public_key_pem(&key.spki_der);
+            let claims = t.assertion_claims(pkj);
+            let a = jose::sign_hs256(json!({"kid": key.kid}), &claims, secret.as_bytes());
+            push_status(push_assertion(a).await)
+        }
+        Fault::AssertionEmbeddedJwkTrusted => {
+            let attacker = dpop_key();
+            let header = json!({"alg": attacker.alg.as_str(), "jwk": attacker.public_jwk});
+            let a = jws::sign(&header, &t.assertion_claims(pkj), &attacker).unwrap();
+            push_status(push_assertion(a).await)
+        }
+        Fault::DpopHs256KeyConfusion => {
+            let claims = json!({"jti": state::random_value(), "htm": "POST",
+                "htu": t.url("/par"), "iat": t.now()});
+            let header = json!({"typ": "dpop+jwt", "jwk": key.public_jwk});
+            let proof = jose::sign_hs256(header, &claims, key.public_jwk.to_string().as_bytes());
+            push_status(t.push(pkj, t.request(pkj, &verifier), Some(proof)).await)
+        }
+        Fault::JwsCritIgnored => {
+            // One JWS library serves both: the fault shows in assertions and proofs alike.
+            let crit = |alg: &str| json!({"alg": alg, "crit": [jose::UNKNOWN_CRIT], jose::UNKNOWN_CRIT: true});
+            let own = pkj.signing_key.as_ref().unwrap();
+            let a = jws::sign(&crit(own.alg.as_str()), &t.assertion_claims(pkj), own).unwrap();
+            let assertion_accepted = push_status(push_assertion(a).await);
+            let mut header = crit(key.alg.as_str());
+            header["typ"] = json!("dpop+jwt");
+            header["jwk"] = key.public_jwk.clone();
+            let claims = json!({"jti": state::random_value(), "htm": "POST",
+                "htu": t.url("/par"), "iat": t.now()});
+            let proof = jws::sign(&header, &claims, &key).unwrap();
+            let proof_accepted =
+                push_status(t.push(pkj, t.request(pkj, &verifier), Some(proof)).await);
+            assertion_accepted && proof_accepted
         }
         Fault::DpopHtuExactMatch => {
             let code = t.code(pkj, &verifier, &[]).await;

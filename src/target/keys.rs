@@ -242,6 +242,20 @@ fn strip_leading_zeros(b: &[u8]) -> &[u8] {
     &b[first..]
 }
 
+/// The PEM text (`-----BEGIN PUBLIC KEY-----`, 64-character base64 lines, a final newline) of a
+/// DER SubjectPublicKeyInfo: what `openssl pkey -pubout` writes, and the string a verifier that
+/// confuses algorithms would use as an HMAC secret (RFC 8725 §2.1).
+pub fn public_key_pem(spki_der: &[u8]) -> String {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(spki_der);
+    let mut pem = String::from("-----BEGIN PUBLIC KEY-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        pem.push_str(&String::from_utf8_lossy(line));
+        pem.push('\n');
+    }
+    pem.push_str("-----END PUBLIC KEY-----\n");
+    pem
+}
+
 /// RFC 7638 JWK thumbprint (SHA-256, base64url), over the required members in lexical order.
 pub fn thumbprint(jwk: &Value) -> String {
     let get = |k: &str| jwk.get(k).and_then(Value::as_str).unwrap_or("");
@@ -332,6 +346,22 @@ mod tests {
 
     fn pem_of(alg: &'static rcgen::SignatureAlgorithm) -> String {
         rcgen::KeyPair::generate_for(alg).unwrap().serialize_pem()
+    }
+
+    #[test]
+    fn public_key_pem_is_the_usual_spki_pem() {
+        for alg in [&rcgen::PKCS_ECDSA_P256_SHA256, &rcgen::PKCS_ED25519] {
+            let pair = rcgen::KeyPair::generate_for(alg).unwrap();
+            let key = parse_signing_key(&pair.serialize_pem(), None, None).unwrap();
+            assert_eq!(public_key_pem(&key.spki_der), pair.public_key_pem());
+        }
+        let rsa =
+            rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)
+                .unwrap();
+        let key = parse_signing_key(&rsa.serialize_pem(), Some("PS256"), None).unwrap();
+        let pem = public_key_pem(&key.spki_der);
+        assert_eq!(pem, rsa.public_key_pem());
+        assert!(pem.lines().all(|l| l.len() <= 64) && pem.ends_with("-----END PUBLIC KEY-----\n"));
     }
 
     #[test]
