@@ -92,7 +92,7 @@ fn json_output_has_consistent_totals() {
 #[test]
 fn an_unexplained_gap_exits_1_and_is_named() {
     let dir = tempfile::tempdir().unwrap();
-    let gap = "RFC9126-7.2-1";
+    let gap = "FAPI2-SP-5.2.1-4";
     let expl = edited_explanations(dir.path(), |lines| {
         lines
             .into_iter()

@@ -9,6 +9,7 @@ pub mod flow;
 mod http;
 mod id_token;
 mod jwks;
+mod long_value;
 pub mod metadata;
 mod nonce;
 mod tls;
@@ -122,6 +123,9 @@ pub enum CheckSpec {
     /// The sampled values of each kind are distinct, with a random-looking part of ≥ 128 bits
     /// that changes from flow to flow (FAPI2-SP-5.4.1-4, RFC9126-2.2-2): a heuristic.
     ValuesLookRandom(entropy::ValuesLookRandom),
+    /// A long `state` or `nonce` comes back unchanged, or the request is refused cleanly (the
+    /// OIDF long-state and long-nonce modules).
+    LongValueEchoed(long_value::LongValue),
 }
 
 impl CheckSpec {
@@ -171,6 +175,7 @@ impl CheckSpec {
             CheckSpec::DpopNonceSingle(_) => "dpop_nonce_single",
             CheckSpec::DpopNonceSyntax(_) => "dpop_nonce_syntax",
             CheckSpec::PushedParametersWin => "pushed_parameters_win",
+            CheckSpec::LongValueEchoed(_) => "long_value_echoed",
             CheckSpec::ValuesLookRandom(_) => "values_look_random",
         }
     }
@@ -225,6 +230,10 @@ impl CheckSpec {
                 o.of.map(nonce::ChallengeAt::step)
             }
             CheckSpec::ValuesLookRandom(_) => Some(StepKind::Samples),
+            CheckSpec::LongValueEchoed(l) => Some(match l.param {
+                long_value::Param::State => StepKind::Authorize,
+                long_value::Param::Nonce => StepKind::Token,
+            }),
             CheckSpec::Accepted(_) | CheckSpec::Rejected(_) => None,
         };
         one.into_iter().collect()
@@ -316,6 +325,7 @@ impl CheckSpec {
             CheckSpec::DpopNonceSingle(o) => nonce::one_header(name, obs, o.of),
             CheckSpec::DpopNonceSyntax(o) => nonce::syntax(name, obs, o.of),
             CheckSpec::PushedParametersWin => flow::pushed_parameters_win(name, obs),
+            CheckSpec::LongValueEchoed(l) => long_value::echoed(name, obs, l),
             CheckSpec::ValuesLookRandom(v) => entropy::values_look_random(name, obs, &v.of),
         }
     }

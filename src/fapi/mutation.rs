@@ -38,6 +38,8 @@ pub enum Mutation {
     NonceLength(usize),
     /// Send no `state`.
     OmitState,
+    /// Send a random `state` of this many characters.
+    StateLength(usize),
     /// Add a `request_uri` parameter to the pushed request (RFC 9126 §2.1 forbids it).
     ParRequestUri,
     /// Next to `request_uri` at the authorization endpoint, also send `redirect_uri`

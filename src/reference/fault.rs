@@ -142,6 +142,10 @@ pub enum Fault {
     TokenUnauthenticated,
     /// The client assertion decides who the client is; a different `client_id` parameter is ignored.
     ClientIdParamIgnored,
+    /// `state` is kept in a 255-character column: a longer one comes back cut short.
+    StateTruncated,
+    /// `nonce` is kept in a 255-character column: the ID token carries a longer one cut short.
+    NonceTruncated,
     /// PAR ignores a `request_uri` parameter in the pushed request.
     ParRequestUriIgnored,
     /// The PAR endpoint handles every HTTP method like POST.
@@ -290,6 +294,8 @@ impl Fault {
         Fault::DpopExtraClaimsRejected,
         Fault::TokenUnauthenticated,
         Fault::ClientIdParamIgnored,
+        Fault::StateTruncated,
+        Fault::NonceTruncated,
         Fault::ParRequestUriIgnored,
         Fault::ParAnyMethod,
         Fault::DpopLenientParsing,
@@ -607,6 +613,14 @@ impl Fault {
             Fault::ClientIdParamIgnored => (
                 "client-id-param-ignored",
                 "a client_id parameter that differs from the client assertion's iss is ignored (OIDC-9-1)",
+            ),
+            Fault::StateTruncated => (
+                "state-truncated",
+                "a state longer than 255 characters comes back cut short (RFC6749-4.1.2-2)",
+            ),
+            Fault::NonceTruncated => (
+                "nonce-truncated",
+                "a nonce longer than 255 characters is cut short in the ID token (OIDC-2-7)",
             ),
             Fault::ParRequestUriIgnored => (
                 "par-request-uri-ignored",

@@ -30,6 +30,8 @@ const REQUEST_URI_LIFETIME_SECS: i64 = 60;
 const FAULTY_REQUEST_URI_LIFETIME_SECS: i64 = 600;
 /// The longest nonce the `nonce-max-32` fault takes; FAPI2-SP-5.3.2.2-14 asks for 64.
 const FAULTY_MAX_NONCE_LEN: usize = 32;
+/// The `state-truncated` and `nonce-truncated` faults' column width.
+const FAULTY_COLUMN_CHARS: usize = 255;
 /// RFC 9126 §2.2 example prefix for request URIs.
 const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
 /// Scope when the client asks for none (RFC 6749 §3.3 allows a documented default).
@@ -246,11 +248,22 @@ pub fn validate_request(
         client_id: client.client_id.clone(),
         redirect_uri: redirect_uri.to_owned(),
         scope: scope.to_owned(),
-        state: params.get("state").map(str::to_owned),
-        nonce: nonce.map(str::to_owned),
+        state: params
+            .get("state")
+            .map(|v| stored(v, app.fault(Fault::StateTruncated))),
+        nonce: nonce.map(|v| stored(v, app.fault(Fault::NonceTruncated))),
         pkce,
         dpop_jkt: params.get("dpop_jkt").map(str::to_owned),
     })
+}
+
+/// A value as the server keeps it: whole, or with a truncation fault cut to a fixed-width
+/// column's size (at a character boundary).
+fn stored(value: &str, truncated: bool) -> String {
+    if !truncated {
+        return value.to_owned();
+    }
+    value.chars().take(FAULTY_COLUMN_CHARS).collect()
 }
 
 /// RFC 7636 §4.1 `unreserved` characters only.

@@ -1554,6 +1554,29 @@ async fn misbehaves(t: &T, fault: Fault) -> bool {
             let proof = t.proof(&key, "POST", &t.url("/token"));
             t.post(&http, "/token", &body, Some(proof)).await.status == StatusCode::OK
         }
+        Fault::StateTruncated => {
+            let long = "s".repeat(300);
+            let pushed = t
+                .push(pkj, with(t.request(pkj, &verifier), "state", &long), None)
+                .await;
+            let uri = pushed.body["request_uri"].as_str().unwrap();
+            let res = t.authorize_uri(pkj, uri).await;
+            query_of(res.header("location").unwrap())["state"] != long
+        }
+        Fault::NonceTruncated => {
+            let long = "n".repeat(300);
+            let pushed = t
+                .push(mtls, with(t.request(mtls, &verifier), "nonce", &long), None)
+                .await;
+            let uri = pushed.body["request_uri"].as_str().unwrap();
+            let res = t.authorize_uri(mtls, uri).await;
+            let code = query_of(res.header("location").unwrap())["code"].clone();
+            let res = t
+                .redeem(mtls, &t.http(Some(&mtls.cert)), &code, &verifier, None)
+                .await;
+            let id = jws::parse(res.body["id_token"].as_str().unwrap()).unwrap();
+            id.claim_str("nonce") != Some(long.as_str())
+        }
         Fault::RsAcceptsExpiredTokens => {
             let tokens = t.tokens(mtls, None).await;
             t.server.advance_clock(61);

@@ -506,6 +506,12 @@ pub async fn par(
     if variant.openid != Some(OpenidMode::Oauth) && state.flow.nonce.is_none() {
         state.flow.nonce = Some(random_token(16));
     }
+    if let Some(n) = mutations.find_map(|m| match m {
+        Mutation::StateLength(n) => Some(*n),
+        _ => None,
+    }) {
+        state.flow.state = random_token(n).chars().take(n).collect();
+    }
     // RFC 9449 §10.1: a proof at PAR binds the code as `dpop_jkt` does, so a flow sends one or
     // the other; both only to test that they must agree.
     let proof_at_par = mutations.has(&Mutation::DpopProofAtPar);
