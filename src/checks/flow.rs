@@ -99,6 +99,8 @@ pub struct FlowObs {
     pub token_received_at: Option<i64>,
     /// The `nonce` the last authorization request carried (pushed or in the front channel).
     pub sent_nonce: Option<String>,
+    /// A different `nonce` sent next to `request_uri` in the front channel, which must not win.
+    pub front_channel_nonce: Option<String>,
     /// Whether the metadata offers a `userinfo_endpoint`, once a userinfo step ran.
     pub userinfo_offered: Option<bool>,
     /// A successful userinfo response's JSON body and its exchange.
@@ -349,13 +351,24 @@ pub fn pushed_parameters_win(name: &str, obs: &Observations<'_>) -> Finding {
                 .and_then(|p| p.iter().find(|(k, _)| k == "state"))
                 .map(|(_, v)| v.as_str());
             match (got, fl.sent_state.as_deref()) {
-                (Some(g), Some(sent)) if g == sent => {
-                    f.held("the pushed redirect_uri and state were used")
+                (Some(g), Some(sent)) if g == sent => {}
+                (None, None) => {}
+                (g, None) => {
+                    return f.violated(format!(
+                        "the authorization response carries state {}, though the pushed request had none: the front-channel state was used",
+                        g.unwrap_or("(absent)")
+                    ));
                 }
-                (g, _) => f.violated(format!(
-                    "the authorization response carries state {}, not the pushed one: the front-channel state was used",
-                    g.unwrap_or("(absent)")
-                )),
+                (g, Some(_)) => {
+                    return f.violated(format!(
+                        "the authorization response carries state {}, not the pushed one: the front-channel state was used",
+                        g.unwrap_or("(absent)")
+                    ));
+                }
+            }
+            match &fl.front_channel_nonce {
+                None => f.held("the pushed redirect_uri and state were used"),
+                Some(front) => super::id_token::pushed_nonce_won(f, obs, front),
             }
         }
     }
@@ -985,6 +998,35 @@ mod tests {
             ),
             Violated
         );
+    }
+
+    #[test]
+    fn without_a_pushed_state_none_may_come_back() {
+        let judge = |returned: Option<&str>| {
+            let flow = FlowObs {
+                stages: vec![
+                    rec(Stage::Par, false, StageResult::Accepted),
+                    rec(Stage::Authorization, true, StageResult::Accepted),
+                ],
+                sent_state: None,
+                authz_response: Some(
+                    returned
+                        .map(|s| vec![("state".to_owned(), s.to_owned())])
+                        .unwrap_or_default(),
+                ),
+                ..Default::default()
+            };
+            observe(
+                Parts {
+                    flow: Some(flow),
+                    ..Default::default()
+                },
+                |o| pushed_parameters_win("p", o),
+            )
+            .status
+        };
+        assert_eq!(judge(None), Held);
+        assert_eq!(judge(Some("front")), Violated);
     }
 
     #[test]

@@ -301,6 +301,28 @@ pub fn nonce(name: &str, obs: &Observations<'_>) -> Finding {
     }
 }
 
+/// RFC9126-4-3 for the `nonce`: after a different nonce was sent next to `request_uri`, the ID
+/// token carries the pushed one, never the front-channel one.
+pub fn pushed_nonce_won(f: Finding, obs: &Observations<'_>, front: &str) -> Finding {
+    let (jws, seq, fl) = match id_token(&f, obs, Finding::violated) {
+        Ok(x) => x,
+        Err(e) => return e,
+    };
+    let f = f.on(Some(seq));
+    let nonce = jws.claims.get("nonce").and_then(Value::as_str);
+    match (nonce, fl.sent_nonce.as_deref()) {
+        (Some(n), _) if n == front => f
+            .evidence("actual", quoted(n))
+            .violated("the ID token carries the front-channel nonce, not the pushed one"),
+        (Some(n), Some(pushed)) if n == pushed => f
+            .evidence("actual", quoted(n))
+            .held("the pushed redirect_uri, state and nonce were used"),
+        (n, _) => f
+            .evidence("actual", n.map_or("(absent)".to_owned(), quoted))
+            .violated("the ID token's nonce is not the pushed one"),
+    }
+}
+
 /// FAPI2-SP-5.4.2-2: the ID token's JOSE header carries neither `x5u` nor `jku`: keys come from
 /// `jwks_uri`, never from a URL the token names.
 pub fn no_x5u_jku(name: &str, obs: &Observations<'_>) -> Finding {

@@ -45,6 +45,9 @@ pub enum Mutation {
     /// Next to `request_uri` at the authorization endpoint, also send `redirect_uri`
     /// (`https://evil.example/cb`) and another `state` (RFC 9126 §4: the pushed ones count).
     FrontChannelOverrides,
+    /// Next to `request_uri` at the authorization endpoint, also send a `nonce` other than the
+    /// pushed one (RFC 9126 §4: the pushed one counts).
+    FrontChannelNonce,
     // Client authentication (FAPI2-SP-5.3.2.1-6, -8, -13)
     /// Authenticate with nothing but `client_id`.
     NoClientAuth,

@@ -122,6 +122,21 @@ fn handle(app: &App, query: &str) -> Response {
             "request_uri was pushed by another client (RFC 9126 §2.2)",
         );
     }
+    if app.fault(Fault::FrontChannelFillsGaps) || app.fault(Fault::FrontChannelNonceOverrides) {
+        // The first fault completes a pushed request from the query where it lacks a state;
+        // the second takes the query's nonce over the pushed one.
+        let (state, nonce) = (params.get("state"), params.get("nonce"));
+        let fill = app.fault(Fault::FrontChannelFillsGaps);
+        let nonce_wins = app.fault(Fault::FrontChannelNonceOverrides);
+        app.store.pushed.update(&request_uri, now, |r| {
+            if let (true, None, Some(s)) = (fill, &r.state, state) {
+                r.state = Some(s.to_owned());
+            }
+            if let (true, Some(n)) = (nonce_wins, nonce) {
+                r.nonce = Some(n.to_owned());
+            }
+        });
+    }
     if app.fault(Fault::FrontChannelOverridesPar) {
         // The fault merges the query over the pushed request instead of ignoring it.
         let (redirect_uri, state) = (params.get("redirect_uri"), params.get("state"));

@@ -146,6 +146,10 @@ pub enum Fault {
     StateTruncated,
     /// `nonce` is kept in a 255-character column: the ID token carries a longer one cut short.
     NonceTruncated,
+    /// A pushed request without `state` takes the one sent next to `request_uri`.
+    FrontChannelFillsGaps,
+    /// A `nonce` sent next to `request_uri` replaces the pushed one.
+    FrontChannelNonceOverrides,
     /// PAR ignores a `request_uri` parameter in the pushed request.
     ParRequestUriIgnored,
     /// The PAR endpoint handles every HTTP method like POST.
@@ -296,6 +300,8 @@ impl Fault {
         Fault::ClientIdParamIgnored,
         Fault::StateTruncated,
         Fault::NonceTruncated,
+        Fault::FrontChannelFillsGaps,
+        Fault::FrontChannelNonceOverrides,
         Fault::ParRequestUriIgnored,
         Fault::ParAnyMethod,
         Fault::DpopLenientParsing,
@@ -621,6 +627,14 @@ impl Fault {
             Fault::NonceTruncated => (
                 "nonce-truncated",
                 "a nonce longer than 255 characters is cut short in the ID token (OIDC-2-7)",
+            ),
+            Fault::FrontChannelFillsGaps => (
+                "front-channel-fills-gaps",
+                "a pushed request without state takes the state sent next to request_uri (RFC9126-4-3)",
+            ),
+            Fault::FrontChannelNonceOverrides => (
+                "front-channel-nonce-overrides",
+                "a nonce sent next to request_uri replaces the pushed one in the ID token (RFC9126-4-3)",
             ),
             Fault::ParRequestUriIgnored => (
                 "par-request-uri-ignored",

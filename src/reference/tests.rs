@@ -1577,6 +1577,45 @@ async fn misbehaves(t: &T, fault: Fault) -> bool {
             let id = jws::parse(res.body["id_token"].as_str().unwrap()).unwrap();
             id.claim_str("nonce") != Some(long.as_str())
         }
+        Fault::FrontChannelFillsGaps => {
+            let pushed = t
+                .push(pkj, without(t.request(pkj, &verifier), "state"), None)
+                .await;
+            let uri = pushed.body["request_uri"].as_str().unwrap();
+            let url = url::Url::parse_with_params(
+                &t.url("/authorize"),
+                [
+                    ("client_id", pkj.client_id.as_str()),
+                    ("request_uri", uri),
+                    ("state", "front-channel"),
+                ],
+            )
+            .unwrap();
+            let res = t.get(&t.http(None), url.as_str()).await;
+            res.header("location").is_some_and(|l| {
+                query_of(l).get("state").map(String::as_str) == Some("front-channel")
+            })
+        }
+        Fault::FrontChannelNonceOverrides => {
+            let pushed = t.push(mtls, t.request(mtls, &verifier), None).await;
+            let uri = pushed.body["request_uri"].as_str().unwrap();
+            let url = url::Url::parse_with_params(
+                &t.url("/authorize"),
+                [
+                    ("client_id", mtls.client_id.as_str()),
+                    ("request_uri", uri),
+                    ("nonce", "front-channel"),
+                ],
+            )
+            .unwrap();
+            let res = t.get(&t.http(None), url.as_str()).await;
+            let code = query_of(res.header("location").unwrap())["code"].clone();
+            let res = t
+                .redeem(mtls, &t.http(Some(&mtls.cert)), &code, &verifier, None)
+                .await;
+            let id = jws::parse(res.body["id_token"].as_str().unwrap()).unwrap();
+            id.claim_str("nonce") == Some("front-channel")
+        }
         Fault::RsAcceptsExpiredTokens => {
             let tokens = t.tokens(mtls, None).await;
             t.server.advance_clock(61);

@@ -45,6 +45,9 @@ pub struct FlowState {
     /// A stage refused or could not be judged: later flow steps are skipped.
     stopped: bool,
     session: login::Session,
+    /// The `state` the last pushed request carried, if any: what a response to its `request_uri`
+    /// must return.
+    pushed_state: Option<String>,
 }
 
 impl FlowState {
@@ -66,6 +69,7 @@ impl FlowState {
             under_test: false,
             stopped: false,
             session: login::Session::default(),
+            pushed_state: None,
         }
     }
 
@@ -553,6 +557,7 @@ pub async fn par(
             );
             form.retain(|(k, _)| k != "client_id");
             st.obs.sent_nonce = param(&form, "nonce");
+            st.flow.pushed_state = param(&form, "state");
             form.extend(client_auth_params(ctx, st, c, mutations)?);
             Ok(form)
         },
@@ -604,6 +609,11 @@ pub async fn authorize_step(
                 .append_pair("redirect_uri", authorize::UNREGISTERED_REDIRECT)
                 .append_pair("state", &random_token(16));
         }
+        if mutations.has(&Mutation::FrontChannelNonce) {
+            let nonce = random_token(16);
+            url.query_pairs_mut().append_pair("nonce", &nonce);
+            state.obs.front_channel_nonce = Some(nonce);
+        }
     } else {
         let redirect_uri = c
             .redirect_uris
@@ -631,7 +641,11 @@ pub async fn authorize_step(
         state.obs.sent_nonce = param(&params, "nonce");
         url.query_pairs_mut().extend_pairs(params);
     }
-    state.obs.sent_state = (!mutations.has(&Mutation::OmitState)).then(|| state.flow.state.clone());
+    state.obs.sent_state = if use_par {
+        state.flow.pushed_state.clone()
+    } else {
+        (!mutations.has(&Mutation::OmitState)).then(|| state.flow.state.clone())
+    };
     let issuer = url::Url::parse(&ctx.target.issuer).map_err(|e| e.to_string())?;
     let origins = [issuer, base];
     // Every client's redirect URI is a client endpoint, never followed: a code delivered to
