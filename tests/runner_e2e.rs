@@ -396,3 +396,39 @@ fn the_expired_token_item_skips_without_an_advertised_lifetime_or_beyond_max_wai
     );
     assert!(started.elapsed() < Duration::from_secs(20));
 }
+
+/// The introspection items need the AS to show this client its token: without an
+/// `introspection_endpoint`, with a refusal or with `active: false` for the token it just issued
+/// (RFC 7662 §2.2), they SKIP with the reason; an active token without `cnf` FAILs.
+#[test]
+fn the_introspection_item_needs_an_as_that_introspects_for_the_client() {
+    let double = TestAs::start();
+    double.set(|b| b.id_token = Some("not-judged-here".into()));
+    let id = "RFC9449-6.2-1";
+    let r = run_rs_item(&double, id, &[]);
+    let (outcome, reason) = outcome_and_reason(&r);
+    assert_eq!(outcome, "SKIP", "{r}");
+    assert!(reason.contains("no introspection_endpoint"), "{reason}");
+
+    let endpoint = format!("{}/introspect", double.issuer);
+    double.set(|b| b.metadata["introspection_endpoint"] = endpoint.clone().into());
+    let r = run_rs_item(&double, id, &[]);
+    let (outcome, reason) = outcome_and_reason(&r);
+    assert_eq!(outcome, "SKIP", "{r}");
+    assert!(reason.contains("active: false"), "{reason}");
+
+    double.set(|b| b.introspection = (401, serde_json::json!({"error": "invalid_client"})));
+    let r = run_rs_item(&double, id, &[]);
+    let (outcome, reason) = outcome_and_reason(&r);
+    assert_eq!(outcome, "SKIP", "{r}");
+    assert!(
+        reason.contains("HTTP 401, error=invalid_client"),
+        "{reason}"
+    );
+
+    double.set(|b| b.introspection = (200, serde_json::json!({"active": true})));
+    let r = run_rs_item(&double, id, &[]);
+    let (outcome, reason) = outcome_and_reason(&r);
+    assert_eq!(outcome, "FAIL", "{r}");
+    assert!(reason.contains("no DPoP binding"), "{reason}");
+}

@@ -119,6 +119,10 @@ pub struct FlowObs {
     pub nonce_probe_without_nonce: bool,
     /// RFC 8705 `x5t#S256` of the certificate the token request presented, if any.
     pub client_cert_x5t: Option<String>,
+    /// The RFC 7638 thumbprint of the flow's DPoP key, once an introspection step ran.
+    pub dpop_jkt: Option<String>,
+    /// A successful introspection response's JSON body and its exchange (RFC 7662 §2.2).
+    pub introspection: Option<(Value, u32)>,
     /// Why the flow stopped before its last step without any stage refusing (a step could not
     /// be built: no metadata, no endpoint, no code). Nothing after that point was observed.
     pub cut_short: Option<String>,

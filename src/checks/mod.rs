@@ -8,6 +8,7 @@ mod finding;
 pub mod flow;
 mod http;
 mod id_token;
+mod introspection;
 mod jwks;
 mod long_value;
 pub mod metadata;
@@ -126,6 +127,8 @@ pub enum CheckSpec {
     /// A long `state` or `nonce` comes back unchanged, or the request is refused cleanly (the
     /// OIDF long-state and long-nonce modules).
     LongValueEchoed(long_value::LongValue),
+    /// Introspection shows the token's sender constraint (RFC9449-6.2-1, RFC8705-3.2-1).
+    IntrospectionBinding,
 }
 
 impl CheckSpec {
@@ -176,6 +179,7 @@ impl CheckSpec {
             CheckSpec::DpopNonceSyntax(_) => "dpop_nonce_syntax",
             CheckSpec::PushedParametersWin => "pushed_parameters_win",
             CheckSpec::LongValueEchoed(_) => "long_value_echoed",
+            CheckSpec::IntrospectionBinding => "introspection_binding",
             CheckSpec::ValuesLookRandom(_) => "values_look_random",
         }
     }
@@ -230,6 +234,7 @@ impl CheckSpec {
                 o.of.map(nonce::ChallengeAt::step)
             }
             CheckSpec::ValuesLookRandom(_) => Some(StepKind::Samples),
+            CheckSpec::IntrospectionBinding => Some(StepKind::Introspect),
             CheckSpec::LongValueEchoed(l) => Some(match l.param {
                 long_value::Param::State => StepKind::Authorize,
                 long_value::Param::Nonce => StepKind::Token,
@@ -326,6 +331,7 @@ impl CheckSpec {
             CheckSpec::DpopNonceSyntax(o) => nonce::syntax(name, obs, o.of),
             CheckSpec::PushedParametersWin => flow::pushed_parameters_win(name, obs),
             CheckSpec::LongValueEchoed(l) => long_value::echoed(name, obs, l),
+            CheckSpec::IntrospectionBinding => introspection::binding(name, obs),
             CheckSpec::ValuesLookRandom(v) => entropy::values_look_random(name, obs, &v.of),
         }
     }

@@ -27,6 +27,9 @@ pub enum Step {
     Userinfo(FlowStep),
     /// Revoke the access token at the AS's `revocation_endpoint` (RFC 7009), if it offers one.
     Revoke(FlowStep),
+    /// Introspect the access token at the AS's `introspection_endpoint` (RFC 7662), as the
+    /// client, if the AS offers one and shows this client its tokens.
+    Introspect(FlowStep),
     /// Run `count` fresh, correct flows and keep what the AS issued in each, for checks that
     /// judge many values together (FAPI2-SP-5.4.1-4 entropy).
     Samples(SamplesStep),
@@ -47,6 +50,7 @@ impl Step {
             Step::Resource(_) => StepKind::Resource,
             Step::Userinfo(_) => StepKind::Userinfo,
             Step::Revoke(_) => StepKind::Revoke,
+            Step::Introspect(_) => StepKind::Introspect,
             Step::Samples(_) => StepKind::Samples,
             Step::TlsProbe => StepKind::TlsProbe,
         }
@@ -59,7 +63,9 @@ impl Step {
     pub fn is_mutated(&self) -> bool {
         match self {
             Step::Revoke(_) | Step::Wait(_) => true,
-            Step::Par(f) | Step::Resource(f) | Step::Userinfo(f) => f.is_mutated(),
+            Step::Par(f) | Step::Resource(f) | Step::Userinfo(f) | Step::Introspect(f) => {
+                f.is_mutated()
+            }
             Step::Authorize(a) => {
                 !a.par || !a.mutations.is_empty() || a.client == ClientRole::Second
             }
@@ -155,6 +161,7 @@ pub enum StepKind {
     Resource,
     Userinfo,
     Revoke,
+    Introspect,
     Samples,
     TlsProbe,
 }
@@ -172,6 +179,7 @@ impl StepKind {
             StepKind::Resource => "resource",
             StepKind::Userinfo => "userinfo",
             StepKind::Revoke => "revoke",
+            StepKind::Introspect => "introspect",
             StepKind::Samples => "samples",
             StepKind::TlsProbe => "tls_probe",
         }

@@ -150,6 +150,8 @@ pub enum Fault {
     FrontChannelFillsGaps,
     /// A `nonce` sent next to `request_uri` replaces the pushed one.
     FrontChannelNonceOverrides,
+    /// Introspection responses leave out the token's `cnf` binding.
+    IntrospectionWithoutCnf,
     /// PAR ignores a `request_uri` parameter in the pushed request.
     ParRequestUriIgnored,
     /// The PAR endpoint handles every HTTP method like POST.
@@ -302,6 +304,7 @@ impl Fault {
         Fault::NonceTruncated,
         Fault::FrontChannelFillsGaps,
         Fault::FrontChannelNonceOverrides,
+        Fault::IntrospectionWithoutCnf,
         Fault::ParRequestUriIgnored,
         Fault::ParAnyMethod,
         Fault::DpopLenientParsing,
@@ -635,6 +638,10 @@ impl Fault {
             Fault::FrontChannelNonceOverrides => (
                 "front-channel-nonce-overrides",
                 "a nonce sent next to request_uri replaces the pushed one in the ID token (RFC9126-4-3)",
+            ),
+            Fault::IntrospectionWithoutCnf => (
+                "introspection-without-cnf",
+                "introspection responses leave out the token's cnf binding (RFC9449-6.2-1, RFC8705-3.2-1)",
             ),
             Fault::ParRequestUriIgnored => (
                 "par-request-uri-ignored",

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use super::app::App;
 use super::client_auth::{Endpoint, authenticate};
+use super::fault::Fault;
 use super::oauth::{OAuthError, Params, json_no_store};
 use super::tls::PeerCert;
 
@@ -45,7 +46,10 @@ pub async fn introspect(
                 "iat": at.iat,
                 "exp": at.exp,
             });
-            if let Some(cnf) = at.binding.cnf() {
+            // The fault forgets the binding, as an introspection written before DPoP and mTLS.
+            if let (Some(cnf), false) =
+                (at.binding.cnf(), app.fault(Fault::IntrospectionWithoutCnf))
+            {
                 body["cnf"] = cnf;
             }
             return Ok(body);

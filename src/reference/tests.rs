@@ -1616,6 +1616,13 @@ async fn misbehaves(t: &T, fault: Fault) -> bool {
             let id = jws::parse(res.body["id_token"].as_str().unwrap()).unwrap();
             id.claim_str("nonce") == Some("front-channel")
         }
+        Fault::IntrospectionWithoutCnf => {
+            let tokens = t.tokens(mtls, None).await;
+            let mut body = t.auth(mtls);
+            body.extend(form(&[("token", &tokens.access)]));
+            let intro = t.post(&t.http_for(mtls), "/introspect", &body, None).await;
+            intro.body["active"] == true && intro.body.get("cnf").is_none()
+        }
         Fault::RsAcceptsExpiredTokens => {
             let tokens = t.tokens(mtls, None).await;
             t.server.advance_clock(61);

@@ -1021,6 +1021,102 @@ pub async fn revoke(
     Ok(())
 }
 
+/// Introspects the access token (RFC 7662 §2.1) as the client, so that checks can read what the
+/// AS says about its binding. An AS without the endpoint, one that does not introspect this kind
+/// of token (`unsupported_token_type`), or one that shows tokens only to resource servers (a
+/// refusal, or `active: false` for the token it just issued, RFC 7662 §2.2) gives nothing to
+/// judge: the item cannot apply.
+pub async fn introspect(
+    ctx: &Arc<RunContext>,
+    state: &mut State,
+    role: ClientRole,
+    mutations: &[Mutation],
+    recorder: &Recorder,
+) -> Result<(), String> {
+    let variant = state.flow.variant.clone();
+    let c = client(ctx, &variant, role)?;
+    let with_cert = uses_cert(c, &variant);
+    if metadata_str(state, "introspection_endpoint").is_none() {
+        state.inapplicable = Some(
+            "the metadata has no introspection_endpoint: the AS offers no introspection".to_owned(),
+        );
+        return Ok(());
+    }
+    let url = endpoint(state, "introspection_endpoint", with_cert)?;
+    let token = state
+        .flow
+        .access_token
+        .clone()
+        .ok_or("no access token: the flow has no successful token step")?;
+    let (seq, raw) = post_with_nonce(
+        ctx,
+        state,
+        recorder,
+        // Introspection carries no DPoP proof, so the stage (for nonce challenges) never shows.
+        ("introspection request (access token)", Stage::Token),
+        &url,
+        c,
+        with_cert,
+        mutations,
+        false,
+        |ctx, st| {
+            let mut form = vec![
+                ("token".to_owned(), token.clone()),
+                ("token_type_hint".to_owned(), "access_token".to_owned()),
+            ];
+            form.extend(client_auth_params(ctx, st, c, mutations)?);
+            Ok(form)
+        },
+    )
+    .await?;
+    state.last_by_step.insert(StepKind::Introspect, seq);
+    let r = raw.ok_or_else(|| {
+        transport_error(recorder, seq).unwrap_or_else(|| "no introspection response".to_owned())
+    })?;
+    let json = json_of(&r);
+    let error = json
+        .as_ref()
+        .and_then(|j| j.get("error").and_then(Value::as_str));
+    match (r.status, &json) {
+        (200, Some(j)) if j.get("active") == Some(&Value::Bool(true)) => {
+            state.obs.dpop_jkt = state
+                .flow
+                .dpop_key
+                .as_ref()
+                .map(|k| thumbprint(&k.signing.public_jwk));
+            state.obs.introspection = Some((j.clone(), seq));
+        }
+        (200, Some(_)) => {
+            state.inapplicable = Some(
+                "the AS answers active: false for the token it just issued: it does not show this \
+                 client its tokens (RFC 7662 §2.2)"
+                    .to_owned(),
+            );
+        }
+        (400, _) if error == Some("unsupported_token_type") => {
+            state.inapplicable = Some(
+                "the AS does not introspect this kind of access token (unsupported_token_type, \
+                 RFC 7662 §2.3), as for JWT access tokens in some products"
+                    .to_owned(),
+            );
+        }
+        (400..=403, _) => {
+            state.inapplicable = Some(format!(
+                "the AS refused to introspect for this client (HTTP {}{}): introspection is for \
+                 resource servers there",
+                r.status,
+                error.map(|e| format!(", error={e}")).unwrap_or_default()
+            ));
+        }
+        (status, _) => {
+            return Err(format!(
+                "the introspection endpoint answered HTTP {status} without an RFC 7662 response"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Sends a request with the access token as the variant's sender constraint asks, retrying once
 /// when the server asks for a DPoP nonce, and records the stage. Returns the exchange and response.
 async fn protected_request(

@@ -86,6 +86,7 @@ pub async fn execute(
                 | Step::Resource(_)
                 | Step::Userinfo(_)
                 | Step::Revoke(_)
+                | Step::Introspect(_)
         );
         if step.is_mutated() {
             state.flow.mark_under_test();
@@ -142,6 +143,9 @@ pub async fn execute(
             }
             Step::Revoke(f) => {
                 flow::revoke(&ctx, &mut state, index, f.client, &f.mutations, recorder).await
+            }
+            Step::Introspect(f) => {
+                flow::introspect(&ctx, &mut state, f.client, &f.mutations, recorder).await
             }
             Step::Samples(sm) => super::samples::collect(&ctx, sm, &mut state, recorder).await,
             Step::TlsProbe => tls_probe(&ctx, recorder, &mut state).await,

@@ -49,6 +49,8 @@ pub struct Behavior {
     pub expires_in: Option<u64>,
     /// What `/revoke` answers: a status and a JSON body. `/resource` serves every request.
     pub revocation: (u16, Value),
+    /// What `/introspect` answers: a status and a JSON body.
+    pub introspection: (u16, Value),
 }
 
 /// A misbehaving response body, for the hostile-target tests.
@@ -140,6 +142,7 @@ fn conformant(issuer: &str) -> Behavior {
         pushed: Vec::new(),
         expires_in: Some(60),
         revocation: (200, json!({})),
+        introspection: (200, json!({"active": false})),
     }
 }
 
@@ -249,8 +252,17 @@ async fn token(State(s): State<Arc<Mutex<Behavior>>>, h: HeaderMap) -> Response 
 
 async fn revoke(State(s): State<Arc<Mutex<Behavior>>>, h: HeaderMap) -> Response {
     let b = s.lock().unwrap().clone();
-    let (status, body) = &b.revocation;
-    let mut resp = json_resp(&b, body, &h);
+    canned(&b, &b.revocation, &h)
+}
+
+async fn introspect(State(s): State<Arc<Mutex<Behavior>>>, h: HeaderMap) -> Response {
+    let b = s.lock().unwrap().clone();
+    canned(&b, &b.introspection, &h)
+}
+
+/// A JSON answer with the status a test chose.
+fn canned(b: &Behavior, (status, body): &(u16, Value), h: &HeaderMap) -> Response {
+    let mut resp = json_resp(b, body, h);
     *resp.status_mut() = StatusCode::from_u16(*status).unwrap();
     resp
 }
@@ -333,6 +345,7 @@ impl TestAs {
             .route("/par", post(par))
             .route("/token", post(token))
             .route("/revoke", post(revoke))
+            .route("/introspect", post(introspect))
             .route("/resource", get(resource))
             .route("/hostile", any(hostile))
             .with_state(behavior.clone());
