@@ -119,7 +119,7 @@ pub struct FlowObs {
     pub nonce_probe_without_nonce: bool,
     /// RFC 8705 `x5t#S256` of the certificate the token request presented, if any.
     pub client_cert_x5t: Option<String>,
-    /// The RFC 7638 thumbprint of the flow's DPoP key, once an introspection step ran.
+    /// The RFC 7638 thumbprint of the DPoP key the token request proved, if it sent a proof.
     pub dpop_jkt: Option<String>,
     /// A successful introspection response's JSON body and its exchange (RFC 7662 §2.2).
     pub introspection: Option<(Value, u32)>,

@@ -3,12 +3,12 @@
 //! A check reads `Observations` (what the steps gathered) and returns findings. It never sends,
 //! never prints and never picks FAIL or WARN: the item's level does that (`runner::outcome`).
 
+mod binding;
 mod entropy;
 mod finding;
 pub mod flow;
 mod http;
 mod id_token;
-mod introspection;
 mod jwks;
 mod long_value;
 pub mod metadata;
@@ -129,6 +129,8 @@ pub enum CheckSpec {
     LongValueEchoed(long_value::LongValue),
     /// Introspection shows the token's sender constraint (RFC9449-6.2-1, RFC8705-3.2-1).
     IntrospectionBinding,
+    /// A DPoP-bound JWT access token carries `cnf.jkt` of the proof key (RFC9449-6.1-1).
+    AccessTokenJkt,
 }
 
 impl CheckSpec {
@@ -180,6 +182,7 @@ impl CheckSpec {
             CheckSpec::PushedParametersWin => "pushed_parameters_win",
             CheckSpec::LongValueEchoed(_) => "long_value_echoed",
             CheckSpec::IntrospectionBinding => "introspection_binding",
+            CheckSpec::AccessTokenJkt => "access_token_jkt",
             CheckSpec::ValuesLookRandom(_) => "values_look_random",
         }
     }
@@ -221,6 +224,7 @@ impl CheckSpec {
             | CheckSpec::PushedParametersWin => Some(StepKind::Authorize),
             CheckSpec::TokenSenderConstrained
             | CheckSpec::DpopTokenLifetimeBelow(_)
+            | CheckSpec::AccessTokenJkt
             | CheckSpec::IdTokenClaims
             | CheckSpec::IdTokenNonce
             | CheckSpec::IdTokenNoX5uJku => Some(StepKind::Token),
@@ -331,7 +335,8 @@ impl CheckSpec {
             CheckSpec::DpopNonceSyntax(o) => nonce::syntax(name, obs, o.of),
             CheckSpec::PushedParametersWin => flow::pushed_parameters_win(name, obs),
             CheckSpec::LongValueEchoed(l) => long_value::echoed(name, obs, l),
-            CheckSpec::IntrospectionBinding => introspection::binding(name, obs),
+            CheckSpec::IntrospectionBinding => binding::introspection(name, obs),
+            CheckSpec::AccessTokenJkt => binding::access_token_jkt(name, obs),
             CheckSpec::ValuesLookRandom(v) => entropy::values_look_random(name, obs, &v.of),
         }
     }

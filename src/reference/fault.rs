@@ -152,6 +152,8 @@ pub enum Fault {
     FrontChannelNonceOverrides,
     /// Introspection responses leave out the token's `cnf` binding.
     IntrospectionWithoutCnf,
+    /// JWT access tokens leave out the `cnf` binding claim.
+    JwtAccessTokenWithoutCnf,
     /// PAR ignores a `request_uri` parameter in the pushed request.
     ParRequestUriIgnored,
     /// The PAR endpoint handles every HTTP method like POST.
@@ -305,6 +307,7 @@ impl Fault {
         Fault::FrontChannelFillsGaps,
         Fault::FrontChannelNonceOverrides,
         Fault::IntrospectionWithoutCnf,
+        Fault::JwtAccessTokenWithoutCnf,
         Fault::ParRequestUriIgnored,
         Fault::ParAnyMethod,
         Fault::DpopLenientParsing,
@@ -642,6 +645,10 @@ impl Fault {
             Fault::IntrospectionWithoutCnf => (
                 "introspection-without-cnf",
                 "introspection responses leave out the token's cnf binding (RFC9449-6.2-1, RFC8705-3.2-1)",
+            ),
+            Fault::JwtAccessTokenWithoutCnf => (
+                "jwt-access-token-without-cnf",
+                "JWT access tokens leave out the cnf binding claim (RFC9449-6.1-1, RFC8705-3.1-1)",
             ),
             Fault::ParRequestUriIgnored => (
                 "par-request-uri-ignored",

@@ -1623,6 +1623,11 @@ async fn misbehaves(t: &T, fault: Fault) -> bool {
             let intro = t.post(&t.http_for(mtls), "/introspect", &body, None).await;
             intro.body["active"] == true && intro.body.get("cnf").is_none()
         }
+        Fault::JwtAccessTokenWithoutCnf => {
+            let tokens = t.tokens(mtls, None).await;
+            let at = jws::parse(&tokens.access).unwrap();
+            at.claims.get("cnf").is_none()
+        }
         Fault::RsAcceptsExpiredTokens => {
             let tokens = t.tokens(mtls, None).await;
             t.server.advance_clock(61);

@@ -304,7 +304,6 @@ fn issue(
     keep_refresh: Option<&str>,
 ) -> Result<Value, OAuthError> {
     let now = app.now();
-    let access_token = random_value();
     let token_type = binding.token_type();
     let lifetime = if app.fault(Fault::DpopLongLivedTokens)
         && !app.dpop_nonce
@@ -314,6 +313,7 @@ fn issue(
     } else {
         ACCESS_TOKEN_LIFETIME_SECS
     };
+    let access_token = access_token_jwt(app, client, &grant, &binding, now, now + lifetime)?;
     let access = AccessRecord {
         client_id: client.client_id.clone(),
         sub: grant.sub.to_owned(),
@@ -362,6 +362,38 @@ fn issue(
         body["id_token"] = Value::String(id_token(app, client, &grant, now)?);
     }
     Ok(body)
+}
+
+/// An RFC 9068 JWT access token. The RS still looks it up in the store, like an opaque one (so
+/// revocation reaches it); the client can read its binding (RFC 9449 §6.1, RFC 8705 §3.1).
+fn access_token_jwt(
+    app: &App,
+    client: &RegisteredClient,
+    grant: &Grant<'_>,
+    binding: &Binding,
+    now: i64,
+    exp: i64,
+) -> Result<String, OAuthError> {
+    let header = json!({ "alg": "PS256", "typ": "at+jwt", "kid": app.key.key.kid });
+    let mut claims = json!({
+        "iss": app.urls.issuer,
+        "sub": grant.sub,
+        "aud": app.urls.resource,
+        "client_id": client.client_id,
+        "iat": now,
+        "exp": exp,
+        "jti": random_value(),
+        "scope": grant.scope,
+    });
+    if let (Some(cnf), false) = (binding.cnf(), app.fault(Fault::JwtAccessTokenWithoutCnf)) {
+        claims["cnf"] = cnf;
+    }
+    jws::sign(&header, &claims, &app.key.key).map_err(|_| OAuthError {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        error: "server_error",
+        description: "the access token could not be signed".into(),
+        headers: Vec::new(),
+    })
 }
 
 /// OIDC Core §2 ID token, PS256 (FAPI2-SP-5.4.1-1.2); the `id-token-*` faults break one part.

@@ -852,6 +852,12 @@ pub async fn token(
         }
         state.obs.token_response = Some((j, seq));
         state.obs.token_client_id = Some(c.client_id.clone());
+        state.obs.dpop_jkt = state
+            .flow
+            .dpop_key
+            .as_ref()
+            .filter(|_| dpop_on)
+            .map(|k| thumbprint(&k.signing.public_jwk));
         state.obs.token_received_at = Some(server_now(ctx));
     }
     record(state, Stage::Token, step, result, Some(seq));
@@ -1079,11 +1085,6 @@ pub async fn introspect(
         .and_then(|j| j.get("error").and_then(Value::as_str));
     match (r.status, &json) {
         (200, Some(j)) if j.get("active") == Some(&Value::Bool(true)) => {
-            state.obs.dpop_jkt = state
-                .flow
-                .dpop_key
-                .as_ref()
-                .map(|k| thumbprint(&k.signing.public_jwk));
             state.obs.introspection = Some((j.clone(), seq));
         }
         (200, Some(_)) => {

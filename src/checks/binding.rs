@@ -1,5 +1,6 @@
-//! What introspection (RFC 7662) says about the access token's sender constraint: RFC 9449 §6.2
-//! for DPoP-bound tokens, RFC 8705 §3.2 for certificate-bound ones.
+//! What the AS says about the access token's sender constraint where a client can read it: in
+//! introspection (RFC 7662; RFC 9449 §6.2, RFC 8705 §3.2) and in a JWT access token (RFC 9449
+//! §6.1).
 
 use serde_json::Value;
 
@@ -8,11 +9,12 @@ use crate::plan::SenderConstraint;
 
 pub const REQ_DPOP: &str = "RFC9449-6.2-1";
 pub const REQ_MTLS: &str = "RFC8705-3.2-1";
+pub const REQ_JWT_JKT: &str = "RFC9449-6.1-1";
 
 /// The introspection response of an active token carries the binding the token has: `cnf.jkt`
 /// equal to the thumbprint of the flow's DPoP key (and a `token_type`, if any, of `DPoP`), or
 /// `cnf.x5t#S256` equal to the client certificate's.
-pub fn binding(name: &str, obs: &Observations<'_>) -> Finding {
+pub fn introspection(name: &str, obs: &Observations<'_>) -> Finding {
     let f = Finding::new(name);
     let Some(fl) = obs.flow else {
         return f.inconclusive("the item ran no OAuth flow");
@@ -71,6 +73,45 @@ pub fn binding(name: &str, obs: &Observations<'_>) -> Finding {
     }
 }
 
+/// RFC9449-6.1-1: a DPoP-bound JWT access token carries `cnf.jkt`, the thumbprint of the key the
+/// token request proved. An opaque token says nothing to the client: not applicable (the
+/// introspection item reads its binding).
+pub fn access_token_jkt(name: &str, obs: &Observations<'_>) -> Finding {
+    let f = Finding::new(name).requirement(REQ_JWT_JKT);
+    let Some(fl) = obs.flow else {
+        return f.inconclusive("the item ran no OAuth flow");
+    };
+    let Some((json, seq)) = &fl.token_response else {
+        return f.inconclusive("no token response was received");
+    };
+    let f = f.on(Some(*seq));
+    let Some(ours) = fl.dpop_jkt.as_deref() else {
+        return f.inconclusive("the token request carried no DPoP proof");
+    };
+    let f = f.evidence("expected", format!("cnf.jkt={ours}"));
+    let at = json
+        .get("access_token")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let Some((_, claims)) = crate::fapi::jose::decode_unverified(at) else {
+        return f.not_applicable(
+            "the access token is opaque: RFC 9449 §6.1 concerns JWT access tokens (introspection \
+             shows an opaque token's binding, RFC9449-6.2-1)",
+        );
+    };
+    match claims.pointer("/cnf/jkt").and_then(Value::as_str) {
+        None => f
+            .evidence("actual", "no cnf.jkt")
+            .violated("the JWT access token carries no cnf.jkt"),
+        Some(t) if t != ours => f.evidence("actual", format!("cnf.jkt={t}")).violated(
+            "the JWT access token names another key than the one the token request proved",
+        ),
+        Some(t) => f
+            .evidence("actual", format!("cnf.jkt={t}"))
+            .held("the JWT access token is bound to the proof key"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -92,7 +133,7 @@ mod tests {
             flow: Some(flow),
             ..Default::default()
         };
-        observe(parts, |o| binding("b", o).status)
+        observe(parts, |o| introspection("b", o).status)
     }
 
     #[test]
@@ -121,5 +162,38 @@ mod tests {
         let other = json!({"active": true, "cnf": {"x5t#S256": "x5t-2"}});
         assert_eq!(judge(mtls, other), Violated);
         assert_eq!(judge(mtls, json!({"active": true})), Violated);
+    }
+
+    /// A JWT with these claims; the signature is not judged here.
+    fn jwt(claims: Value) -> String {
+        use base64::Engine;
+        let b64 = |v: &Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string().as_bytes())
+        };
+        format!(
+            "{}.{}.c2ln",
+            b64(&json!({"alg": "PS256", "typ": "at+jwt"})),
+            b64(&claims)
+        )
+    }
+
+    #[test]
+    fn a_dpop_bound_jwt_access_token_names_the_proof_key() {
+        let judge = |access_token: String| {
+            let flow = FlowObs {
+                dpop_jkt: Some("jkt-1".into()),
+                token_response: Some((json!({"access_token": access_token}), 3)),
+                ..Default::default()
+            };
+            let parts = Parts {
+                flow: Some(flow),
+                ..Default::default()
+            };
+            observe(parts, |o| access_token_jkt("j", o).status)
+        };
+        assert_eq!(judge(jwt(json!({"cnf": {"jkt": "jkt-1"}}))), Held);
+        assert_eq!(judge(jwt(json!({"cnf": {"jkt": "jkt-2"}}))), Violated);
+        assert_eq!(judge(jwt(json!({"sub": "alice"}))), Violated);
+        assert_eq!(judge("opaque-token-value".into()), NotApplicable);
     }
 }
