@@ -316,11 +316,14 @@ fn run_rs_item(double: &TestAs, id: &str, extra: &[&str]) -> serde_json::Value {
     r
 }
 
-fn outcome_and_reason(r: &serde_json::Value) -> (&str, &str) {
-    (
-        r["outcome"].as_str().unwrap(),
-        r["reason"].as_str().unwrap(),
-    )
+/// Runs item `id` (see `run_rs_item`) and asserts its outcome and that its reason mentions
+/// `because`; returns the result.
+fn expect_outcome(double: &TestAs, id: &str, outcome: &str, because: &str) -> serde_json::Value {
+    let r = run_rs_item(double, id, &[]);
+    assert_eq!(r["outcome"].as_str(), Some(outcome), "{r}");
+    let reason = r["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains(because), "{reason}");
+    r
 }
 
 /// FAPI2-SP-5.3.4-3 asks the RS to honour revocation "only if the AS gives the means": without a
@@ -332,20 +335,14 @@ fn the_revoked_token_item_needs_the_means_to_revoke() {
     let double = TestAs::start();
     double.set(|b| b.id_token = Some("not-judged-here".into()));
     let id = "FAPI2-SP-5.3.4-3/revoked-token";
-    let r = run_rs_item(&double, id, &[]);
-    let (outcome, reason) = outcome_and_reason(&r);
-    assert_eq!(outcome, "SKIP", "{r}");
-    assert!(reason.contains("no revocation_endpoint"), "{reason}");
+    expect_outcome(&double, id, "SKIP", "no revocation_endpoint");
 
     let revoke = format!("{}/revoke", double.issuer);
     double.set(|b| {
         b.metadata["revocation_endpoint"] = revoke.clone().into();
         b.revocation = (400, serde_json::json!({"error": "unsupported_token_type"}));
     });
-    let r = run_rs_item(&double, id, &[]);
-    let (outcome, reason) = outcome_and_reason(&r);
-    assert_eq!(outcome, "SKIP", "{r}");
-    assert!(reason.contains("unsupported_token_type"), "{reason}");
+    let r = expect_outcome(&double, id, "SKIP", "unsupported_token_type");
     let labels: Vec<&str> = r["exchanges"]
         .as_array()
         .unwrap()
@@ -358,16 +355,10 @@ fn the_revoked_token_item_needs_the_means_to_revoke() {
     );
 
     double.set(|b| b.revocation = (401, serde_json::json!({"error": "invalid_client"})));
-    let r = run_rs_item(&double, id, &[]);
-    let (outcome, reason) = outcome_and_reason(&r);
-    assert_eq!(outcome, "ERROR", "{r}");
-    assert!(reason.contains("refused at revocation"), "{reason}");
+    expect_outcome(&double, id, "ERROR", "refused at revocation");
 
     double.set(|b| b.revocation = (200, serde_json::json!({})));
-    let r = run_rs_item(&double, id, &[]);
-    let (outcome, reason) = outcome_and_reason(&r);
-    assert_eq!(outcome, "FAIL", "{r}");
-    assert!(reason.contains("accepted"), "{reason}");
+    expect_outcome(&double, id, "FAIL", "accepted");
 }
 
 /// The expired-token item waits out the advertised lifetime: without `expires_in` there is no
@@ -381,19 +372,10 @@ fn the_expired_token_item_skips_without_an_advertised_lifetime_or_beyond_max_wai
     });
     let id = "FAPI2-SP-5.3.4-3/expired-token";
     let started = Instant::now();
-    let r = run_rs_item(&double, id, &[]);
-    let (outcome, reason) = outcome_and_reason(&r);
-    assert_eq!(outcome, "SKIP", "{r}");
-    assert!(reason.contains("no expires_in"), "{reason}");
+    expect_outcome(&double, id, "SKIP", "no expires_in");
 
     double.set(|b| b.expires_in = Some(3600));
-    let r = run_rs_item(&double, id, &[]);
-    let (outcome, reason) = outcome_and_reason(&r);
-    assert_eq!(outcome, "SKIP", "{r}");
-    assert!(
-        reason.contains("3605 s, beyond --max-wait 300 s"),
-        "{reason}"
-    );
+    expect_outcome(&double, id, "SKIP", "3605 s, beyond --max-wait 300 s");
     assert!(started.elapsed() < Duration::from_secs(20));
 }
 
@@ -405,30 +387,15 @@ fn the_introspection_item_needs_an_as_that_introspects_for_the_client() {
     let double = TestAs::start();
     double.set(|b| b.id_token = Some("not-judged-here".into()));
     let id = "RFC9449-6.2-1";
-    let r = run_rs_item(&double, id, &[]);
-    let (outcome, reason) = outcome_and_reason(&r);
-    assert_eq!(outcome, "SKIP", "{r}");
-    assert!(reason.contains("no introspection_endpoint"), "{reason}");
+    expect_outcome(&double, id, "SKIP", "no introspection_endpoint");
 
     let endpoint = format!("{}/introspect", double.issuer);
     double.set(|b| b.metadata["introspection_endpoint"] = endpoint.clone().into());
-    let r = run_rs_item(&double, id, &[]);
-    let (outcome, reason) = outcome_and_reason(&r);
-    assert_eq!(outcome, "SKIP", "{r}");
-    assert!(reason.contains("active: false"), "{reason}");
+    expect_outcome(&double, id, "SKIP", "active: false");
 
     double.set(|b| b.introspection = (401, serde_json::json!({"error": "invalid_client"})));
-    let r = run_rs_item(&double, id, &[]);
-    let (outcome, reason) = outcome_and_reason(&r);
-    assert_eq!(outcome, "SKIP", "{r}");
-    assert!(
-        reason.contains("HTTP 401, error=invalid_client"),
-        "{reason}"
-    );
+    expect_outcome(&double, id, "SKIP", "HTTP 401, error=invalid_client");
 
     double.set(|b| b.introspection = (200, serde_json::json!({"active": true})));
-    let r = run_rs_item(&double, id, &[]);
-    let (outcome, reason) = outcome_and_reason(&r);
-    assert_eq!(outcome, "FAIL", "{r}");
-    assert!(reason.contains("no DPoP binding"), "{reason}");
+    expect_outcome(&double, id, "FAIL", "no DPoP binding");
 }

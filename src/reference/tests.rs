@@ -267,15 +267,53 @@ impl T {
     }
 
     async fn authorize_uri(&self, c: &RegisteredClient, request_uri: &str) -> Reply {
-        let url = url::Url::parse_with_params(
-            &self.url("/authorize"),
-            [
-                ("client_id", c.client_id.as_str()),
-                ("request_uri", request_uri),
-            ],
-        )
-        .unwrap();
+        self.authorize_uri_with(c, request_uri, &[]).await
+    }
+
+    /// The authorization request for `request_uri`, with `front` next to it in the query.
+    async fn authorize_uri_with(
+        &self,
+        c: &RegisteredClient,
+        request_uri: &str,
+        front: &[(&str, &str)],
+    ) -> Reply {
+        let mut query = vec![
+            ("client_id", c.client_id.as_str()),
+            ("request_uri", request_uri),
+        ];
+        query.extend_from_slice(front);
+        let url = url::Url::parse_with_params(&self.url("/authorize"), query).unwrap();
         self.get(&self.http(None), url.as_str()).await
+    }
+
+    /// Pushes `params` and answers the authorization request for the `request_uri`, with `front`
+    /// next to it in the query.
+    async fn push_then_authorize(
+        &self,
+        c: &RegisteredClient,
+        params: Vec<(String, String)>,
+        front: &[(&str, &str)],
+    ) -> Reply {
+        let pushed = self.push(c, params, None).await;
+        let uri = pushed.body["request_uri"].as_str().unwrap_or_default();
+        self.authorize_uri_with(c, uri, front).await
+    }
+
+    /// The `nonce` of the ID token redeemed from an authorization response for the mTLS client `c`.
+    async fn id_token_nonce(
+        &self,
+        c: &RegisteredClient,
+        authorized: &Reply,
+        verifier: &str,
+    ) -> Option<String> {
+        let code = query_of(authorized.header("location")?)
+            .get("code")?
+            .clone();
+        let res = self
+            .redeem(c, &self.http(Some(&c.cert)), &code, verifier, None)
+            .await;
+        let id = jws::parse(res.body["id_token"].as_str()?).ok()?;
+        id.claim_str("nonce").map(str::to_owned)
     }
 
     /// The code from a pushed, approved request.
@@ -1556,65 +1594,31 @@ async fn misbehaves(t: &T, fault: Fault) -> bool {
         }
         Fault::StateTruncated => {
             let long = "s".repeat(300);
-            let pushed = t
-                .push(pkj, with(t.request(pkj, &verifier), "state", &long), None)
-                .await;
-            let uri = pushed.body["request_uri"].as_str().unwrap();
-            let res = t.authorize_uri(pkj, uri).await;
-            query_of(res.header("location").unwrap())["state"] != long
+            let p = with(t.request(pkj, &verifier), "state", &long);
+            let res = t.push_then_authorize(pkj, p, &[]).await;
+            res.header("location")
+                .is_some_and(|l| query_of(l).get("state") != Some(&long))
         }
         Fault::NonceTruncated => {
             let long = "n".repeat(300);
-            let pushed = t
-                .push(mtls, with(t.request(mtls, &verifier), "nonce", &long), None)
-                .await;
-            let uri = pushed.body["request_uri"].as_str().unwrap();
-            let res = t.authorize_uri(mtls, uri).await;
-            let code = query_of(res.header("location").unwrap())["code"].clone();
-            let res = t
-                .redeem(mtls, &t.http(Some(&mtls.cert)), &code, &verifier, None)
-                .await;
-            let id = jws::parse(res.body["id_token"].as_str().unwrap()).unwrap();
-            id.claim_str("nonce") != Some(long.as_str())
+            let p = with(t.request(mtls, &verifier), "nonce", &long);
+            let res = t.push_then_authorize(mtls, p, &[]).await;
+            t.id_token_nonce(mtls, &res, &verifier).await != Some(long)
         }
         Fault::FrontChannelFillsGaps => {
-            let pushed = t
-                .push(pkj, without(t.request(pkj, &verifier), "state"), None)
-                .await;
-            let uri = pushed.body["request_uri"].as_str().unwrap();
-            let url = url::Url::parse_with_params(
-                &t.url("/authorize"),
-                [
-                    ("client_id", pkj.client_id.as_str()),
-                    ("request_uri", uri),
-                    ("state", "front-channel"),
-                ],
-            )
-            .unwrap();
-            let res = t.get(&t.http(None), url.as_str()).await;
+            let p = without(t.request(pkj, &verifier), "state");
+            let front = [("state", "front-channel")];
+            let res = t.push_then_authorize(pkj, p, &front).await;
             res.header("location").is_some_and(|l| {
                 query_of(l).get("state").map(String::as_str) == Some("front-channel")
             })
         }
         Fault::FrontChannelNonceOverrides => {
-            let pushed = t.push(mtls, t.request(mtls, &verifier), None).await;
-            let uri = pushed.body["request_uri"].as_str().unwrap();
-            let url = url::Url::parse_with_params(
-                &t.url("/authorize"),
-                [
-                    ("client_id", mtls.client_id.as_str()),
-                    ("request_uri", uri),
-                    ("nonce", "front-channel"),
-                ],
-            )
-            .unwrap();
-            let res = t.get(&t.http(None), url.as_str()).await;
-            let code = query_of(res.header("location").unwrap())["code"].clone();
+            let front = [("nonce", "front-channel")];
             let res = t
-                .redeem(mtls, &t.http(Some(&mtls.cert)), &code, &verifier, None)
+                .push_then_authorize(mtls, t.request(mtls, &verifier), &front)
                 .await;
-            let id = jws::parse(res.body["id_token"].as_str().unwrap()).unwrap();
-            id.claim_str("nonce") == Some("front-channel")
+            t.id_token_nonce(mtls, &res, &verifier).await.as_deref() == Some("front-channel")
         }
         Fault::IntrospectionWithoutCnf => {
             let tokens = t.tokens(mtls, None).await;
@@ -1807,18 +1811,10 @@ async fn misbehaves(t: &T, fault: Fault) -> bool {
             res.status == StatusCode::INTERNAL_SERVER_ERROR
         }
         Fault::FrontChannelOverridesPar => {
-            let pushed = t.push(pkj, t.request(pkj, &verifier), None).await;
-            let uri = pushed.body["request_uri"].as_str().unwrap();
-            let url = url::Url::parse_with_params(
-                &t.url("/authorize"),
-                [
-                    ("client_id", pkj.client_id.as_str()),
-                    ("request_uri", uri),
-                    ("state", "front-channel"),
-                ],
-            )
-            .unwrap();
-            let res = t.get(&t.http(None), url.as_str()).await;
+            let front = [("state", "front-channel")];
+            let res = t
+                .push_then_authorize(pkj, t.request(pkj, &verifier), &front)
+                .await;
             res.header("location").is_some_and(|l| {
                 query_of(l).get("state").map(String::as_str) == Some("front-channel")
             })

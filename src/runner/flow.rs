@@ -956,39 +956,46 @@ pub async fn userinfo(
     Ok(())
 }
 
-/// Revokes the access token at the `revocation_endpoint` (RFC 7009 §2.1), authenticated as the
-/// client, so that the next use of the token is under test (FAPI2-SP-5.3.4-3). An AS without the
-/// endpoint, or one that does not revoke access tokens (`unsupported_token_type`, RFC 7009
-/// §2.2.1), gives the client no means to revoke: the item cannot apply.
-pub async fn revoke(
+/// An endpoint that takes the access token as `token` from the authenticated client (RFC 7009
+/// revocation, RFC 7662 introspection).
+struct TokenEndpointUse {
+    /// The metadata member that names it.
+    member: &'static str,
+    /// Why the item cannot apply when the metadata does not name it.
+    absent: &'static str,
+    label: &'static str,
+    stage: Stage,
+}
+
+/// Posts the flow's access token, with `token_type_hint=access_token` and the client's
+/// authentication (over its certificate and the endpoint's `mtls_endpoint_aliases` entry when the
+/// variant uses one). `None` when the AS does not offer the endpoint: the item cannot apply.
+async fn post_access_token(
     ctx: &Arc<RunContext>,
     state: &mut State,
-    step: usize,
+    recorder: &Recorder,
+    to: TokenEndpointUse,
     role: ClientRole,
     mutations: &[Mutation],
-    recorder: &Recorder,
-) -> Result<(), String> {
+) -> Result<Option<(u32, Option<RawResponse>)>, String> {
     let variant = state.flow.variant.clone();
     let c = client(ctx, &variant, role)?;
     let with_cert = uses_cert(c, &variant);
-    if metadata_str(state, "revocation_endpoint").is_none() {
-        state.inapplicable = Some(
-            "the metadata has no revocation_endpoint: the AS offers no way to revoke a token"
-                .to_owned(),
-        );
-        return Ok(());
+    if metadata_str(state, to.member).is_none() {
+        state.inapplicable = Some(to.absent.to_owned());
+        return Ok(None);
     }
-    let url = endpoint(state, "revocation_endpoint", with_cert)?;
+    let url = endpoint(state, to.member, with_cert)?;
     let token = state
         .flow
         .access_token
         .clone()
         .ok_or("no access token: the flow has no successful token step")?;
-    let (seq, raw) = post_with_nonce(
+    let sent = post_with_nonce(
         ctx,
         state,
         recorder,
-        ("revocation request (access token)", Stage::Revocation),
+        (to.label, to.stage),
         &url,
         c,
         with_cert,
@@ -1004,6 +1011,38 @@ pub async fn revoke(
         },
     )
     .await?;
+    Ok(Some(sent))
+}
+
+/// Revokes the access token at the `revocation_endpoint` (RFC 7009 §2.1), authenticated as the
+/// client, so that the next use of the token is under test (FAPI2-SP-5.3.4-3). An AS without the
+/// endpoint, or one that does not revoke access tokens (`unsupported_token_type`, RFC 7009
+/// §2.2.1), gives the client no means to revoke: the item cannot apply.
+pub async fn revoke(
+    ctx: &Arc<RunContext>,
+    state: &mut State,
+    step: usize,
+    role: ClientRole,
+    mutations: &[Mutation],
+    recorder: &Recorder,
+) -> Result<(), String> {
+    let Some((seq, raw)) = post_access_token(
+        ctx,
+        state,
+        recorder,
+        TokenEndpointUse {
+            member: "revocation_endpoint",
+            absent: "the metadata has no revocation_endpoint: the AS offers no way to revoke a token",
+            label: "revocation request (access token)",
+            stage: Stage::Revocation,
+        },
+        role,
+        mutations,
+    )
+    .await?
+    else {
+        return Ok(());
+    };
     state.last_by_step.insert(StepKind::Revoke, seq);
     let error = raw
         .as_ref()
@@ -1039,42 +1078,24 @@ pub async fn introspect(
     mutations: &[Mutation],
     recorder: &Recorder,
 ) -> Result<(), String> {
-    let variant = state.flow.variant.clone();
-    let c = client(ctx, &variant, role)?;
-    let with_cert = uses_cert(c, &variant);
-    if metadata_str(state, "introspection_endpoint").is_none() {
-        state.inapplicable = Some(
-            "the metadata has no introspection_endpoint: the AS offers no introspection".to_owned(),
-        );
-        return Ok(());
-    }
-    let url = endpoint(state, "introspection_endpoint", with_cert)?;
-    let token = state
-        .flow
-        .access_token
-        .clone()
-        .ok_or("no access token: the flow has no successful token step")?;
-    let (seq, raw) = post_with_nonce(
+    let Some((seq, raw)) = post_access_token(
         ctx,
         state,
         recorder,
-        // Introspection carries no DPoP proof, so the stage (for nonce challenges) never shows.
-        ("introspection request (access token)", Stage::Token),
-        &url,
-        c,
-        with_cert,
-        mutations,
-        false,
-        |ctx, st| {
-            let mut form = vec![
-                ("token".to_owned(), token.clone()),
-                ("token_type_hint".to_owned(), "access_token".to_owned()),
-            ];
-            form.extend(client_auth_params(ctx, st, c, mutations)?);
-            Ok(form)
+        TokenEndpointUse {
+            member: "introspection_endpoint",
+            absent: "the metadata has no introspection_endpoint: the AS offers no introspection",
+            label: "introspection request (access token)",
+            // Introspection carries no DPoP proof, so the stage (for nonce challenges) never shows.
+            stage: Stage::Token,
         },
+        role,
+        mutations,
     )
-    .await?;
+    .await?
+    else {
+        return Ok(());
+    };
     state.last_by_step.insert(StepKind::Introspect, seq);
     let r = raw.ok_or_else(|| {
         transport_error(recorder, seq).unwrap_or_else(|| "no introspection response".to_owned())
