@@ -343,6 +343,28 @@ impl T {
         self.post(http, "/token", &body, proof).await
     }
 
+    /// Redeems `c`'s code with a DPoP proof by `key`, authenticated by the `auth` parameters
+    /// (another client's, or none) instead of `c`'s own.
+    async fn redeem_authenticated_by(
+        &self,
+        auth: Vec<(String, String)>,
+        c: &RegisteredClient,
+        code: &str,
+        verifier: &str,
+        key: &SigningKey,
+    ) -> Reply {
+        let mut body = auth;
+        body.extend(form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", &c.redirect_uri),
+            ("code_verifier", verifier),
+        ]));
+        let proof = self.proof(key, "POST", &self.url("/token"));
+        self.post(&self.http(None), "/token", &body, Some(proof))
+            .await
+    }
+
     /// Redeems `code` with a DPoP proof by `key` whose claims `tweak` adjusts.
     async fn redeem_with(
         &self,
@@ -1225,16 +1247,11 @@ async fn misbehaves(t: &T, fault: Fault) -> bool {
         }
         Fault::CodeNotBoundToClient => {
             let code = t.code(pkj, &verifier, &[]).await;
-            let other = t.client("client-pkj-2");
-            let mut body = t.auth(other);
-            body.extend(form(&[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", &pkj.redirect_uri),
-                ("code_verifier", &verifier),
-            ]));
-            let proof = t.proof(&key, "POST", &t.url("/token"));
-            t.post(&http, "/token", &body, Some(proof)).await.status == StatusCode::OK
+            let other = t.auth(t.client("client-pkj-2"));
+            let res = t
+                .redeem_authenticated_by(other, pkj, &code, &verifier, &key)
+                .await;
+            res.status == StatusCode::OK
         }
         Fault::AssertionAudEndpointUrl => {
             let token_url = t.url("/token");
@@ -1566,31 +1583,20 @@ async fn misbehaves(t: &T, fault: Fault) -> bool {
         }
         Fault::TokenUnauthenticated => {
             let code = t.code(pkj, &verifier, &[]).await;
-            let body = form(&[
-                ("client_id", &pkj.client_id),
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", &pkj.redirect_uri),
-                ("code_verifier", &verifier),
-            ]);
-            let proof = t.proof(&key, "POST", &t.url("/token"));
-            t.post(&http, "/token", &body, Some(proof)).await.status == StatusCode::OK
+            let bare = form(&[("client_id", &pkj.client_id)]);
+            let res = t
+                .redeem_authenticated_by(bare, pkj, &code, &verifier, &key)
+                .await;
+            res.status == StatusCode::OK
         }
         Fault::ClientIdParamIgnored => {
             let code = t.code(pkj, &verifier, &[]).await;
-            let mut body = with(
-                t.auth(pkj),
-                "client_id",
-                &t.client("client-pkj-2").client_id,
-            );
-            body.extend(form(&[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", &pkj.redirect_uri),
-                ("code_verifier", &verifier),
-            ]));
-            let proof = t.proof(&key, "POST", &t.url("/token"));
-            t.post(&http, "/token", &body, Some(proof)).await.status == StatusCode::OK
+            let other_id = &t.client("client-pkj-2").client_id;
+            let auth = with(t.auth(pkj), "client_id", other_id);
+            let res = t
+                .redeem_authenticated_by(auth, pkj, &code, &verifier, &key)
+                .await;
+            res.status == StatusCode::OK
         }
         Fault::StateTruncated => {
             let long = "s".repeat(300);
