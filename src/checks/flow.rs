@@ -354,21 +354,17 @@ pub fn pushed_parameters_win(name: &str, obs: &Observations<'_>) -> Finding {
                 .as_ref()
                 .and_then(|p| p.iter().find(|(k, _)| k == "state"))
                 .map(|(_, v)| v.as_str());
-            match (got, fl.sent_state.as_deref()) {
-                (Some(g), Some(sent)) if g == sent => {}
-                (None, None) => {}
-                (g, None) => {
-                    return f.violated(format!(
-                        "the authorization response carries state {}, though the pushed request had none: the front-channel state was used",
-                        g.unwrap_or("(absent)")
-                    ));
-                }
-                (g, Some(_)) => {
-                    return f.violated(format!(
-                        "the authorization response carries state {}, not the pushed one: the front-channel state was used",
-                        g.unwrap_or("(absent)")
-                    ));
-                }
+            let sent = fl.sent_state.as_deref();
+            if got != sent {
+                let pushed = if sent.is_some() {
+                    "not the pushed one"
+                } else {
+                    "though the pushed request had none"
+                };
+                return f.violated(format!(
+                    "the authorization response carries state {}, {pushed}: the front-channel state was used",
+                    got.unwrap_or("(absent)")
+                ));
             }
             match &fl.front_channel_nonce {
                 None => f.held("the pushed redirect_uri and state were used"),

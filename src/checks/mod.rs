@@ -95,7 +95,7 @@ pub enum CheckSpec {
     /// An error response about the access token carries `WWW-Authenticate` (RFC6750-3-1).
     ErrorChallenge(Of),
     /// PAR `expires_in` is below this many seconds (FAPI2-SP-5.3.2.2-12: under 600).
-    ParExpiresInBelow(ParExpiresInBelow),
+    ParExpiresInBelow(LifetimeBelow),
     /// The request's method was refused with 405 (RFC9126-2.3-3); another refusal only warns.
     MethodNotAllowed(Of),
     /// The token response's ID token is signed with a FAPI algorithm by the `jwks_uri` key its
@@ -120,7 +120,7 @@ pub enum CheckSpec {
     PushedParametersWin,
     /// A DPoP-bound access token issued without DPoP nonces lives at most this many seconds
     /// (RFC9449-11.2-1); not applicable when the server asked for nonces.
-    DpopTokenLifetimeBelow(ParExpiresInBelow),
+    DpopTokenLifetimeBelow(LifetimeBelow),
     /// The sampled values of each kind are distinct, with a random-looking part of ≥ 128 bits
     /// that changes from flow to flow (FAPI2-SP-5.4.1-4, RFC9126-2.2-2): a heuristic.
     ValuesLookRandom(entropy::ValuesLookRandom),
@@ -439,7 +439,7 @@ pub struct Rejection {
 /// A lifetime limit in seconds (`par_expires_in_below`, `dpop_token_lifetime_below`).
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct ParExpiresInBelow {
+pub struct LifetimeBelow {
     pub seconds: i64,
 }
 

@@ -321,12 +321,17 @@ pub fn sign_segments(
 }
 
 /// An unsecured JWS (`alg: none`, empty signature): only for negative tests (RFC 8725 §2.1).
-pub fn unsigned(mut header: Value, claims: &Value) -> String {
+pub fn unsigned(header: Value, claims: &Value) -> String {
+    format!("{}.", signing_input(header, "none", claims))
+}
+
+/// `base64url(header).base64url(claims)`, the header's `alg` set to `alg`: what a JWS signs.
+fn signing_input(mut header: Value, alg: &str, claims: &Value) -> String {
     if let Some(h) = header.as_object_mut() {
-        h.insert("alg".into(), Value::String("none".into()));
+        h.insert("alg".into(), Value::String(alg.into()));
     }
     format!(
-        "{}.{}.",
+        "{}.{}",
         URL_SAFE_NO_PAD.encode(header.to_string()),
         URL_SAFE_NO_PAD.encode(claims.to_string())
     )
@@ -334,15 +339,8 @@ pub fn unsigned(mut header: Value, claims: &Value) -> String {
 
 /// An HS256 JWS whose MAC is keyed with `secret`: only for negative tests, where the secret is
 /// public key material, as in the algorithm-confusion attack (RFC 8725 §2.1, §3.1).
-pub fn sign_hs256(mut header: Value, claims: &Value, secret: &[u8]) -> String {
-    if let Some(h) = header.as_object_mut() {
-        h.insert("alg".into(), Value::String("HS256".into()));
-    }
-    let signing_input = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(claims.to_string())
-    );
+pub fn sign_hs256(header: Value, claims: &Value, secret: &[u8]) -> String {
+    let signing_input = signing_input(header, "HS256", claims);
     let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret);
     let mac = aws_lc_rs::hmac::sign(&key, signing_input.as_bytes());
     format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(mac.as_ref()))

@@ -203,10 +203,14 @@ pub fn validate_request(
     // allows plain http only for loopback (FAPI2-SP-5.3.2.2-8).
     // The other fault takes per-request https URIs even from the pushes it did not authenticate
     // (RFC 9126 §7.2 allows them only from authenticated clients).
-    let per_request = (app.fault(Fault::ParHttpRedirectUri)
-        && url::Url::parse(redirect_uri).is_ok_and(|u| matches!(u.scheme(), "http" | "https")))
-        || (app.fault(Fault::ParUnauthenticatedRedirectUris)
-            && url::Url::parse(redirect_uri).is_ok_and(|u| u.scheme() == "https"));
+    let scheme = url::Url::parse(redirect_uri).map(|u| u.scheme().to_owned());
+    let per_request = match scheme.as_deref() {
+        Ok("https") => {
+            app.fault(Fault::ParHttpRedirectUri) || app.fault(Fault::ParUnauthenticatedRedirectUris)
+        }
+        Ok("http") => app.fault(Fault::ParHttpRedirectUri),
+        _ => false,
+    };
     if redirect_uri != client.redirect_uri && !per_request {
         return Err(invalid("redirect_uri is not registered for this client"));
     }

@@ -259,18 +259,17 @@ fn check(
             .then(|| app.store.access.get_even_expired(&token))
             .flatten()
     };
-    let record = match cached
-        .or_else(|| app.store.access.get(&token, now))
-        .or_else(expired)
-    {
-        Some(record) => {
-            if app.fault(Fault::RsAcceptsRevokedTokens) {
-                app.store
-                    .rs_token_cache
-                    .insert(token.clone(), record.clone(), record.exp, now);
-            }
-            record
+    let looked_up = || {
+        let record = app.store.access.get(&token, now).or_else(expired)?;
+        if app.fault(Fault::RsAcceptsRevokedTokens) {
+            app.store
+                .rs_token_cache
+                .insert(token.clone(), record.clone(), record.exp, now);
         }
+        Some(record)
+    };
+    let record = match cached.or_else(looked_up) {
+        Some(record) => record,
         None if app.fault(Fault::RsAcceptsUnknownTokens) => unchecked(&token, needed_scope, now),
         None => {
             return Err(Refusal::unauthorized(
